@@ -1,0 +1,1 @@
+"""The world behind the ports. Adapters import core and ports, never a module or the host."""

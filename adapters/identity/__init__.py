@@ -1,0 +1,1 @@
+"""Identity adapters. ``local``: accounts, argon2id passwords and opaque bearer tokens."""

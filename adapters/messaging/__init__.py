@@ -1,0 +1,1 @@
+"""Messaging adapters: in-process (the embedded default) and broker-backed."""

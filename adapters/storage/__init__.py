@@ -1,0 +1,1 @@
+"""SQLAlchemy (async) storage: SQLite through aiosqlite, PostgreSQL through asyncpg."""

@@ -1,0 +1,63 @@
+"""Alembic migrations: one branch per module plus the host's, applied for the enabled modules.
+
+The branches live with their owners (``host/migrations``, ``plugins/<module>/migrations``); this
+adapter only runs them, over the same async engine the application uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_SCRIPT_DIR = Path(__file__).parent / "alembic"
+
+
+def _config(locations: dict[str, str]) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_SCRIPT_DIR))
+    cfg.set_main_option("version_locations", " ".join(locations.values()))
+    cfg.set_main_option("path_separator", "space")
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, locations: dict[str, str], target: str = "heads") -> None:
+    """Apply every revision of the given branches (label -> versions directory)."""
+    cfg = _config(locations)
+
+    def run(sync_conn: Any) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, target)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def downgrade(engine: AsyncEngine, locations: dict[str, str], target: str = "base") -> None:
+    cfg = _config(locations)
+
+    def run(sync_conn: Any) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.downgrade(cfg, target)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current(engine: AsyncEngine) -> set[str]:
+    def read(sync_conn: Any) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+def revisions(locations: dict[str, str]) -> list[str]:
+    """Every revision, base first (the stairway test walks them one by one)."""
+    script = ScriptDirectory.from_config(_config(locations))
+    return [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]

@@ -1,0 +1,91 @@
+"""The storage port over SQLAlchemy Core: one connection and transaction per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.storage import migrate
+from adapters.storage.outbox import SqlOutbox
+from adapters.storage.tables import inbox, outbox
+from core.clock import utcnow
+from core.events import Event, encode_event
+from ports.storage import Params
+
+_OUTBOX_INSERT = insert(outbox)
+
+
+class SqlTransaction:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.published = 0
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    async def execute(self, statement: Any, params: Params = None) -> Any:
+        return await self.conn.execute(statement, params)
+
+    async def publish(self, event: Event) -> None:
+        await self.conn.execute(
+            _OUTBOX_INSERT,
+            {
+                "event_id": event.id,
+                "event_type": event.event_type(),
+                "patient": event.patient,
+                "facility": event.facility,
+                "payload": encode_event(event),
+                "created_at": utcnow(),
+            },
+        )
+        self.published += 1
+
+    async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
+        ins = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = ins(inbox).values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+        result = await self.conn.execute(stmt.on_conflict_do_nothing())
+        return bool(result.rowcount == 1)
+
+
+class SqlStorage:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.outbox = SqlOutbox(engine)
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[SqlTransaction]:
+        conn_ctx = self.engine.connect()
+        async with conn_ctx as conn:
+            if readonly and self.dialect == "sqlite":
+                conn = await conn.execution_options(sqlite_begin="DEFERRED")
+            async with conn.begin():
+                tx = SqlTransaction(conn)
+                yield tx
+        if tx.published:
+            for listener in self._listeners:
+                listener()
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(select(text("1")))
+
+    async def migrate(self, locations: dict[str, str]) -> None:
+        await migrate.upgrade(self.engine, locations)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

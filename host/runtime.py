@@ -1,0 +1,95 @@
+"""The running deployment: settings, enabled modules and the adapters behind the ports.
+
+Built in two steps so that configuration errors surface when the app is created, before any
+I/O: :func:`Runtime.plan` checks names; :meth:`Runtime.start` opens connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from core.errors import ConfigurationError
+from host import adapters
+from host.authz import Authorizer
+from host.migrations import VERSIONS as HOST_VERSIONS
+from host.modules import Modules
+from host.relay import Relay
+from host.settings import Settings
+from host.tables import facility_modules
+from ports.identity import Identity
+from ports.messaging import Messaging
+from ports.storage import Storage
+
+PORTS = ("storage", "messaging", "identity")
+
+
+class Runtime:
+    storage: Storage
+    messaging: Messaging
+    identity: Identity
+    relay: Relay
+
+    def __init__(self, settings: Settings, modules: Modules) -> None:
+        self.settings = settings
+        self.modules = modules
+        self.authorizer = Authorizer(modules.actions(), modules.policies())
+        self.services: dict[str, Any] = {}
+        self.started = False
+
+    @classmethod
+    def plan(cls, settings: Settings, extra_plugins: dict[str, Any] | None = None) -> Runtime:
+        for port in PORTS:
+            name = getattr(settings, f"{port}_adapter")
+            known = adapters.available(port)
+            if name not in known:
+                raise ConfigurationError(
+                    f"unknown {port} adapter {name!r}; known {port} adapters: "
+                    f"{', '.join(sorted(known)) or 'none installed'}. Set SHIFO_{port.upper()}_ADAPTER.")
+        return cls(settings, Modules.load(settings.modules, extra_plugins))
+
+    def migration_locations(self) -> dict[str, str]:
+        locations = {"host": HOST_VERSIONS}
+        for port in ("identity",):
+            extra = getattr(getattr(self, port, None), "migrations", None)
+            if extra:
+                locations[port] = extra
+        locations.update(self.modules.migrations())
+        return locations
+
+    async def open(self) -> None:
+        """Connect the adapters (no relay): enough for the CLI's migrate and demo."""
+        s = self.settings
+        self.storage = await adapters.create("storage", s.storage_adapter, s)
+        self.messaging = await adapters.create("messaging", s.messaging_adapter, s)
+        self.identity = await adapters.create("identity", s.identity_adapter, s, storage=self.storage)
+        self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
+
+    async def migrate(self) -> None:
+        await self.storage.migrate(self.migration_locations())
+
+    async def start(self) -> None:
+        await self.open()
+        s = self.settings
+        self.relay = Relay(self.storage, self.modules.event_handlers(), self.messaging,
+                           batch=s.relay_batch, poll_seconds=s.relay_poll_seconds,
+                           max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds)
+        if s.run_relay:
+            await self.relay.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        await self.relay.stop()
+        await self.messaging.close()
+        await self.storage.close()
+        self.started = False
+
+    async def module_enabled(self, facility: str, module: str) -> bool:
+        stmt = select(facility_modules.c.module).where(
+            facility_modules.c.facility == facility, facility_modules.c.module == module,
+            facility_modules.c.disabled_at.is_(None))
+        async with self.storage.transaction(readonly=True) as tx:
+            return (await tx.execute(stmt)).first() is not None

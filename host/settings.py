@@ -1,0 +1,58 @@
+"""Deployment settings. Read from ``SHIFO_*`` environment variables; tests build them directly.
+
+Secrets (database passwords, token keys) come from the environment only and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+ALL_MODULES = ("medcard", "polyclinic", "hospital", "erecipe")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = "sqlite+aiosqlite:///var/shifo.db"
+    modules: tuple[str, ...] = ALL_MODULES
+    storage_adapter: str = "sqlalchemy"
+    messaging_adapter: str = "inprocess"
+    identity_adapter: str = "local"
+    signature_adapter: str = "dev"
+    max_body_bytes: int = 1_048_576
+    # outbox relay
+    relay_batch: int = 200
+    relay_poll_seconds: float = 1.0
+    relay_max_attempts: int = 5
+    relay_backoff_seconds: float = 0.5
+    run_relay: bool = True
+    # identity (local adapter)
+    token_ttl_seconds: int = 900
+    token_secret: str = ""  # empty: generated per database and stored there
+    # storage pool
+    pool_size: int = 10
+    db_echo: bool = False
+    # anything an adapter or module wants that the host does not know about
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """``SHIFO_DATABASE_URL``, ``SHIFO_MODULES=medcard,erecipe``, ``SHIFO_RUN_RELAY=0``, ..."""
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {}
+        for field in msgspec.structs.fields(cls):
+            value = env.get(f"SHIFO_{field.name.upper()}")
+            if value is None:
+                continue
+            if field.name == "modules":
+                raw[field.name] = [m.strip() for m in value.split(",") if m.strip()]
+            elif field.name == "extra":
+                raw[field.name] = msgspec.json.decode(value)
+            else:
+                raw[field.name] = value
+        return msgspec.convert(raw, cls, strict=False)

@@ -1,0 +1,100 @@
+"""``create_app(settings)``: the one composition root of a Shifo deployment."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import ConfigurationError
+from host.pluginapi import Context, Permission
+from host.runtime import Runtime
+from host.settings import Settings
+from host.web import auth, health, problems
+from host.web.guard import guard
+
+API = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any] | None = None,
+               runtime: Runtime | None = None) -> Litestar:
+    """Build the app; configuration errors (unknown module or adapter, a module without what it
+    requires, a route without a permission, a bad policy) raise here, before serving."""
+    settings = settings or Settings.from_env()
+    runtime = runtime or Runtime.plan(settings, extra_plugins)
+    routers = [
+        Router(path=f"{API}/{info.name}", route_handlers=handlers, tags=[info.name])
+        for info, handlers in runtime.modules.route_handlers() if handlers
+    ]
+    app = Litestar(
+        route_handlers=[health.health, health.ready, auth.router, *routers],
+        guards=[guard],
+        dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
+        exception_handlers=problems.HANDLERS,
+        middleware=[request_id_middleware],
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
+        openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",
+                                     render_plugins=[ScalarRenderPlugin()]),
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"runtime": runtime, "settings": settings}),
+        debug=False,
+    )
+    check_routes(app)
+    return app
+
+
+def check_routes(app: Litestar) -> None:
+    """Deny by default: refuse to start if any route declares no permission."""
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith("/schema"):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"}:  # Litestar's automatic OPTIONS answer
+                continue
+            perm = handler.opt.get("permission")
+            if perm != "public" and not isinstance(perm, Permission):
+                missing.append(f"{'/'.join(sorted(handler.http_methods))} {route.path}")
+    if missing:
+        raise ConfigurationError("routes without a declared permission: " + ", ".join(missing)
+                                 + ". Add opt=requires(object, action) or opt=public().")
+
+
+def provide_context(request: Request[Any, Any, Any]) -> Context:
+    runtime: Runtime = request.app.state.runtime
+    state = request.scope.get("state", {})
+    return Context(
+        principal=state.get("principal"), facility=state.get("facility"), storage=runtime.storage,
+        services=runtime.services, request_id=state.get("request_id", ""),
+        client=request.client.host if request.client else "")
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (or keep a sane one the caller sent) and echo it in the answer."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"")
+        rid = sent.decode("ascii", "replace") if 0 < len(sent) <= 64 and sent.isascii() else ""
+        rid = rid if rid.replace("-", "").isalnum() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware

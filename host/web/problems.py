@@ -1,0 +1,67 @@
+"""Every error is an RFC 9457 problem detail (``application/problem+json``), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from core.errors import ShifoError
+
+log = logging.getLogger("shifo.web")
+MEDIA_TYPE = "application/problem+json"
+
+_TITLES = {400: "Bad request", 401: "Authentication required", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
+           415: "Unsupported media type", 422: "Validation failed", 423: "Locked",
+           429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+
+
+def problem(status: int, detail: str, *, title: str | None = None, instance: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": "about:blank", "title": title or _TITLES.get(status, "Error"),
+                            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v})
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+def on_shifo_error(request: Request[Any, Any, Any], exc: ShifoError) -> Response[dict[str, Any]]:
+    return problem(exc.status, exc.detail, title=exc.title, instance=request.url.path,
+                   errors=exc.errors, request_id=_request_id(request))
+
+
+def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    status = 400 if exc.status_code == 400 else exc.status_code
+    return problem(status, str(exc.detail), title=_TITLES.get(status), instance=request.url.path,
+                   errors=errors, request_id=_request_id(request))
+
+
+def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    headers = dict(exc.headers or {})
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers or None,
+                   request_id=_request_id(request))
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred; it has been logged.",
+                   instance=request.url.path, request_id=_request_id(request))
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {
+    ShifoError: on_shifo_error,
+    ValidationException: on_validation,
+    HTTPException: on_http,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,1 @@
+"""The four modules: medcard, polyclinic, hospital, erecipe. Each is a pluggy plugin."""

@@ -1,0 +1,18 @@
+"""HTTP routes of the erecipe module, mounted under /api/v1/erecipe/."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from host.pluginapi import Ctx, requires
+from plugins.erecipe import INFO
+from plugins.erecipe.schema import ModuleStatus
+
+
+class ModuleController(Controller):
+    path = "/"
+
+    @get("/", opt=requires("erecipe.module", "read"))
+    async def status(self, ctx: Ctx) -> ModuleStatus:
+        """The module is installed at the caller's facility and answers."""
+        return ModuleStatus(module=INFO.name, title=INFO.title, version=INFO.version, facility=ctx.facility)

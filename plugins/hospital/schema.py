@@ -1,0 +1,12 @@
+"""Request and response types of the hospital module."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ModuleStatus(msgspec.Struct, frozen=True):
+    module: str
+    title: str
+    version: str
+    facility: str | None

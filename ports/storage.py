@@ -1,0 +1,102 @@
+"""Storage: transactions, and the outbox that makes events as durable as the data they describe.
+
+A module writes SQL with SQLAlchemy Core constructs built from its own ``tables.py`` and runs them
+through :meth:`Transaction.execute`; the port does not bind that type so that ports stay free of
+third-party imports. Everything done through one transaction -- rows, published events, audit
+entries -- commits or rolls back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+
+from core.events import Event
+
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+
+
+class Transaction(Protocol):
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``: for the rare statement that must differ."""
+
+    async def execute(self, statement: Any, params: Params = None) -> Any:
+        """Run a SQLAlchemy Core statement; returns its result (rows are read before commit)."""
+
+    async def publish(self, event: Event) -> None:
+        """Write ``event`` to the outbox in this transaction; delivered only if it commits."""
+
+    async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
+        """Record that ``consumer`` handles ``event_id`` here; False if it already did (skip it)."""
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    seq: int
+    event: Event
+
+
+class FailedDelivery(msgspec.Struct, frozen=True):
+    seq: int
+    consumer: str
+    event_type: str
+    event_id: UUID
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    parked: bool
+
+
+class OutboxBatch(Protocol):
+    events: list[StoredEvent]
+
+    async def delivered(self, seqs: Sequence[int]) -> None:
+        """Mark events dispatched; committed when the batch context exits without error."""
+
+
+class Outbox(Protocol):
+    def claim(self, limit: int) -> AbstractAsyncContextManager[OutboxBatch]:
+        """The oldest undelivered events in commit order, held so no other relay takes them."""
+
+    async def record_failure(
+        self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool
+    ) -> None: ...
+
+    async def clear_failure(self, seq: int, consumer: str) -> None: ...
+
+    async def due_failures(self, now: datetime, limit: int) -> list[tuple[FailedDelivery, Event]]:
+        """Failed, not parked deliveries whose retry time has come."""
+
+    async def failures(self, parked_only: bool = True) -> list[FailedDelivery]: ...
+
+    async def retry(self, seqs: Sequence[int] | None = None) -> int:
+        """Un-park deliveries (all when ``seqs`` is None) so the relay re-delivers them now."""
+
+    async def lag(self) -> tuple[int, float]:
+        """(undelivered events, age in seconds of the oldest one)."""
+
+
+class Storage(Protocol):
+    outbox: Outbox
+
+    def transaction(self, *, readonly: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work; ``readonly`` lets SQLite run it beside a writer."""
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every commit that published events (wakes the relay)."""
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    async def migrate(self, locations: dict[str, str]) -> None:
+        """Apply the migration branches given as label -> directory of revisions."""
+
+    async def close(self) -> None: ...
+
+
+StorageFactory = Callable[..., Awaitable[Storage]]

@@ -1,0 +1,43 @@
+"""Fixtures shared by every suite. Each test that takes ``db_url`` runs on SQLite and on
+PostgreSQL; PostgreSQL tests get a database of their own. In CI (``CI=true``) an unreachable
+PostgreSQL is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+PG_DSN = os.environ.get("SHIFO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _pg_admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(PG_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must be reachable in CI ({exc})")
+        pytest.skip(f"postgres not reachable here: {exc}")
+        raise
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
+    """A fresh, empty database URL on each storage backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'shifo.db'}"
+        return
+    name = f"shifo_t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin()
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = PG_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await _pg_admin()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -50,7 +50,8 @@ class LocalIdentity:
 
     async def _verify(self, stored: str | None, password: str) -> bool:
         try:
-            return await asyncio.to_thread(self.hasher.verify, stored or self._dummy, password) and bool(stored)
+            ok = await asyncio.to_thread(self.hasher.verify, stored or self._dummy, password)
+            return ok and bool(stored)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -66,7 +67,7 @@ class LocalIdentity:
             await tx.execute(sessions.insert().values(
                 id=new_id(), account=row.id, token_hash=_digest(token), audience=_AUDIENCE[row.kind],
                 client=client[:64], created_at=now, expires_at=now + timedelta(seconds=self.ttl)))
-        return Session(access_token=token, token_type="Bearer", expires_in=self.ttl)
+        return Session(access_token=token, token_type="Bearer", expires_in=self.ttl)  # noqa: S106
 
     async def authenticate(self, token: str, audience: str) -> Principal | None:
         if len(token) > 200:

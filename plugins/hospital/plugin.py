@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, PolicyRule, hookimpl, load_policy
+from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
 from plugins.hospital import INFO
 from plugins.hospital.api import ModuleController
 
@@ -13,7 +13,7 @@ HERE = Path(__file__).parent
 
 
 @hookimpl
-def shifo_module_info() -> Any:
+def shifo_module_info() -> ModuleInfo:
     return INFO
 
 

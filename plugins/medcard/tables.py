@@ -1,0 +1,47 @@
+"""The medical card's tables: one row per patient, one row per version of each entry."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ports.sql import UtcDateTime
+
+metadata = MetaData()
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+patients = Table(
+    "medcard_patients",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pinfl", String(14), nullable=False, unique=True),
+    Column("surname", String(100), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("patronymic", String(100)),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(6), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("registered_by", Uuid),
+    Column("facility", String(64)),
+)
+Index("ix_medcard_patients_name", patients.c.surname, patients.c.given_name, patients.c.birth_date)
+
+entries = Table(
+    "medcard_entries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("patient_id", Uuid, ForeignKey("medcard_patients.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("performed_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("author", Uuid, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("facility", String(64), nullable=False),
+    Column("encounter_id", Uuid),
+    Column("version", Integer, nullable=False),
+    Column("status", String(24), nullable=False),  # current | superseded | entered_in_error
+    Column("late", Boolean, nullable=False),
+)
+Index("ix_medcard_entries_timeline", entries.c.patient_id, entries.c.performed_at, entries.c.id)

@@ -41,10 +41,26 @@ def on_shifo_error(request: Request[Any, Any, Any], exc: ShifoError) -> Response
 
 
 def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    errors = exc.extra if isinstance(exc.extra, list) else []
-    status = 400 if exc.status_code == 400 else exc.status_code
+    """Litestar's own checks (query, path, header values; DTO bodies): 400, or 422 for a body
+    that parsed but does not fit; each error names its ``field`` (JSON bodies are checked
+    earlier, in :mod:`host.web.body`, with the same shape)."""
+    errors = [_litestar_error(e) for e in exc.extra] if isinstance(exc.extra, list) else []
+    body = bool(errors) and all(e.get("source") == "body" for e in errors)
+    status = 422 if body else 400
     return problem(status, str(exc.detail), title=_TITLES.get(status), instance=request.url.path,
                    errors=errors, request_id=_request_id(request))
+
+
+def _litestar_error(error: Any) -> dict[str, Any]:
+    if not isinstance(error, dict):
+        return {"message": str(error)}
+    out = dict(error)
+    key = str(error.get("key", ""))
+    if key:
+        out["field"] = key
+        if error.get("source") == "body":
+            out["pointer"] = "#/" + key.replace("~", "~0").replace("/", "~1").replace(".", "/")
+    return out
 
 
 def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

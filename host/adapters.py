@@ -35,7 +35,11 @@ async def create(port: str, name: str, settings: Settings, **kwargs: Any) -> Any
             f"unknown {port} adapter {name!r}; known {port} adapters: {listed}. "
             f"Set SHIFO_{port.upper()}_ADAPTER to one of them or install the package providing it."
         )
-    factory = known[name].load()
+    try:
+        factory = known[name].load()
+    except Exception as exc:  # a broken adapter package: say which and why, at start-up
+        raise ConfigurationError(f"{port} adapter {name!r} ({known[name].value}) failed to load: "
+                                 f"{type(exc).__name__}: {exc}") from exc
     result = factory(settings, **kwargs)
     if inspect.isawaitable(result):
         result = await result

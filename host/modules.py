@@ -3,7 +3,7 @@ settings name, check what they require, and offer a typed facade over their hook
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import msgspec
@@ -45,14 +45,17 @@ class Modules:
             if extra and name in extra:
                 plugin = extra[name]
             elif name in installed:
-                plugin = installed[name].load()
+                plugin = _load(name, installed[name])
             else:
                 raise ConfigurationError(
-                    f"unknown module {name!r}; known modules: {', '.join(known)}. "
+                    f"unknown module {name!r}; known modules: {', '.join(known) or 'none installed'}. "
                     "Fix SHIFO_MODULES or install the package that provides it."
                 )
             pm.register(plugin, name=name)
-            info = plugin.shifo_module_info()
+            info = getattr(plugin, "shifo_module_info", lambda: None)()
+            if not isinstance(info, ModuleInfo):
+                raise ConfigurationError(f"module {name!r} does not say who it is: its "
+                                         "shifo_module_info hook must return a ModuleInfo")
             if info.name != name:
                 raise ConfigurationError(f"module registered as {name!r} calls itself {info.name!r}")
             modules[name] = Module(info, plugin)
@@ -93,7 +96,14 @@ class Modules:
         return {i.name: r for i, r in self._each("shifo_migrations") if r}
 
     def event_handlers(self) -> list[EventHandler]:
-        return [h for _, r in self._each("shifo_event_handlers") for h in (r or [])]
+        handlers: dict[str, EventHandler] = {}
+        for info, provided in self._each("shifo_event_handlers"):
+            for handler in provided or []:
+                if handler.consumer in handlers:  # they would share one idempotency record
+                    raise ConfigurationError(
+                        f"event consumer {handler.consumer!r} is registered twice (again by {info.name})")
+                handlers[handler.consumer] = handler
+        return list(handlers.values())
 
     def services(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -103,6 +113,14 @@ class Modules:
                     raise ConfigurationError(f"service {name!r} offered twice (again by {info.name})")
                 out[name] = factory
         return out
+
+
+def _load(name: str, ep: EntryPoint) -> Any:
+    try:
+        return ep.load()
+    except Exception as exc:  # a broken package is a deployment problem: say which and why
+        raise ConfigurationError(f"module {name!r} ({ep.value}) failed to load: "
+                                 f"{type(exc).__name__}: {exc}") from exc
 
 
 def _dependency_order(modules: dict[str, Module]) -> list[Module]:

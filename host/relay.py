@@ -5,6 +5,10 @@ committed by other processes). Each handler runs in its own transaction that als
 event id for that consumer, so a re-delivered event is never applied twice. A handler that raises
 is retried with exponential backoff and parked after ``max_attempts``; the others still get the
 event. Parked deliveries are listed by ``shifo events failed`` and re-queued by ``events retry``.
+
+Retries run while the relay holds the outbox claim, so two relays never retry the same delivery at
+once. A retried event reaches its consumer after later events of the same patient: ordering is per
+patient for deliveries that succeed first time.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from collections import defaultdict
 from datetime import timedelta
 
 from core.clock import utcnow
+from core.errors import ConfigurationError
 from core.events import Event
 from host.pluginapi import EventHandler
 from ports.messaging import Messaging
 from ports.storage import Storage
 
 log = logging.getLogger("shifo.relay")
+MAX_BACKOFF_SECONDS = 3600.0
 
 
 class Relay:
@@ -42,16 +48,32 @@ class Relay:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.by_type: dict[str, list[EventHandler]] = defaultdict(list)
+        self.consumers: dict[str, EventHandler] = {}
         for handler in handlers:
+            if handler.consumer in self.consumers:  # they would share one idempotency record
+                raise ConfigurationError(f"event consumer {handler.consumer!r} is registered twice")
+            self.consumers[handler.consumer] = handler
             for event_type in handler.event_types:
                 self.by_type[event_type].append(handler)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Called after a commit; safe from another thread or event loop (then it is forwarded)."""
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if self._loop is None or here is self._loop:
+            self._wake.set()
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
         self.storage.on_commit(self.wake)
         self._task = asyncio.create_task(self._run(), name="shifo-relay")
 
@@ -76,26 +98,33 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
-            self._wake.clear()
 
     async def drain(self) -> int:
         """Deliver everything pending now, then due retries; returns events dispatched."""
         total = 0
         while True:
-            self._wake.clear()
+            self._wake.clear()  # a commit from here on wakes the next pass
             async with self.storage.outbox.claim(self.batch) as claimed:
                 for stored in claimed.events:
                     await self._dispatch(stored.seq, stored.event)
                 await claimed.delivered([s.seq for s in claimed.events])
                 count = len(claimed.events)
+                if count < self.batch:
+                    await self._retry_due()
             total += count
             if count < self.batch:
-                break
-        for failure, event in await self.storage.outbox.due_failures(utcnow(), self.batch):
-            for handler in self.by_type.get(event.event_type(), []):
-                if handler.consumer == failure.consumer:
-                    await self._deliver(failure.seq, event, handler, failure.attempts, retry=True)
-        return total
+                return total
+
+    async def _retry_due(self) -> None:
+        now = utcnow()
+        for failure, event in await self.storage.outbox.due_failures(now, self.batch):
+            handler = self.consumers.get(failure.consumer)
+            if handler is None or event.event_type() not in handler.event_types:
+                await self.storage.outbox.record_failure(
+                    failure.seq, failure.consumer, "no handler of this consumer takes this event now",
+                    now, park=True)
+                continue
+            await self._deliver(failure.seq, event, handler, failure.attempts, retry=True)
 
     async def _dispatch(self, seq: int, event: Event) -> None:
         for handler in self.by_type.get(event.event_type(), []):
@@ -115,7 +144,7 @@ class Relay:
         except Exception as exc:
             tried = attempts + 1
             park = tried >= self.max_attempts
-            delay = self.backoff_seconds * (2 ** (tried - 1))
+            delay = min(self.backoff_seconds * 2 ** min(tried - 1, 32), MAX_BACKOFF_SECONDS)
             log.warning("consumer %s failed on %s (%s, attempt %d)%s", handler.consumer,
                         event.event_type(), event.id, tried, ", parked" if park else "")
             await self.storage.outbox.record_failure(

@@ -1,7 +1,8 @@
 """The running deployment: settings, enabled modules and the adapters behind the ports.
 
 Built in two steps so that configuration errors surface when the app is created, before any
-I/O: :func:`Runtime.plan` checks names; :meth:`Runtime.start` opens connections.
+I/O: :func:`Runtime.plan` checks names; :meth:`Runtime.start` opens connections. ``open`` alone
+(the CLI) or ``open``, ``migrate`` then ``start`` on one runtime and one event loop both work.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class Runtime:
         self.settings = settings
         self.modules = modules
         self.authorizer = Authorizer(modules.actions(), modules.policies())
+        self.handlers = modules.event_handlers()
         self.services: dict[str, Any] = {}
+        self.opened = False
         self.started = False
 
     @classmethod
@@ -60,11 +63,14 @@ class Runtime:
 
     async def open(self) -> None:
         """Connect the adapters (no relay): enough for the CLI's migrate and demo."""
+        if self.opened:
+            return
         s = self.settings
         self.storage = await adapters.create("storage", s.storage_adapter, s)
         self.messaging = await adapters.create("messaging", s.messaging_adapter, s)
         self.identity = await adapters.create("identity", s.identity_adapter, s, storage=self.storage)
         self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
+        self.opened = True
 
     async def migrate(self) -> None:
         await self.storage.migrate(self.migration_locations())
@@ -72,7 +78,7 @@ class Runtime:
     async def start(self) -> None:
         await self.open()
         s = self.settings
-        self.relay = Relay(self.storage, self.modules.event_handlers(), self.messaging,
+        self.relay = Relay(self.storage, self.handlers, self.messaging,
                            batch=s.relay_batch, poll_seconds=s.relay_poll_seconds,
                            max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds)
         if s.run_relay:
@@ -80,12 +86,13 @@ class Runtime:
         self.started = True
 
     async def stop(self) -> None:
-        if not self.started:
-            return
-        await self.relay.stop()
-        await self.messaging.close()
-        await self.storage.close()
-        self.started = False
+        if self.started:
+            await self.relay.stop()
+            self.started = False
+        if self.opened:
+            await self.messaging.close()
+            await self.storage.close()
+            self.opened = False
 
     async def module_enabled(self, facility: str, module: str) -> bool:
         stmt = select(facility_modules.c.module).where(

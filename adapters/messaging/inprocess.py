@@ -28,6 +28,8 @@ class InProcessSubscription:
 
     async def close(self) -> None:
         self._hub.subscribers.discard(self)
+        if self.queue.full():  # make room for the end marker: the subscriber is leaving anyway
+            self.queue.get_nowait()
         self.queue.put_nowait(None)
 
 

@@ -61,3 +61,14 @@ def revisions(locations: dict[str, str]) -> list[str]:
     """Every revision, base first (the stairway test walks them one by one)."""
     script = ScriptDirectory.from_config(_config(locations))
     return [r.revision for r in reversed(list(script.walk_revisions("base", "heads")))]
+
+
+def below(locations: dict[str, str], revision: str) -> str:
+    """The ``downgrade`` target that undoes ``revision`` alone, leaving the other branches be.
+
+    A branch's first revision goes to ``<revision>@base``; a merge point steps back one (``-1``).
+    """
+    down = ScriptDirectory.from_config(_config(locations)).get_revision(revision).down_revision
+    if down is None:
+        return f"{revision}@base"
+    return down if isinstance(down, str) else f"{revision}-1"

@@ -1,8 +1,14 @@
 """The outbox: committed events waiting for the relay, per-consumer failures and parked events.
 
-Ordering: one relay at a time claims a batch (PostgreSQL: a transaction-scoped advisory lock, so
-several host processes can run relays safely; SQLite: one process, an asyncio lock) and delivers it
-in ``seq`` order, which is commit order for the writes of one patient.
+Ordering: one relay at a time holds the claim (PostgreSQL: a transaction-scoped advisory lock that
+a second relay waits for, so several host processes can relay safely and none leaves fresh events to
+its poll; SQLite: one process, an asyncio lock) and delivers the batch in ``seq`` order, which is
+commit order for the writes of one patient. Delivered rows are kept; the pending index covers only
+undelivered ones, so claiming stays cheap as the table grows.
+
+A row this process cannot decode (a type it does not know, e.g. mid rolling upgrade) must not block
+the rows behind it: it is set aside as a parked failure of the pseudo-consumer :data:`RELAY`, and
+``retry`` puts it back in the queue.
 """
 
 from __future__ import annotations
@@ -22,33 +28,61 @@ from core.events import Event, decode_event
 from ports.storage import FailedDelivery, StoredEvent
 
 _RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO"
+RELAY = "shifo.relay"  # the consumer named on events no handler could even be offered
+
+
+def _decoded(row: Any) -> Event | str:
+    """The row's event, or why it cannot be decoded."""
+    try:
+        return decode_event(row.event_type, row.payload)
+    except Exception as exc:
+        return f"cannot decode {row.event_type}: {type(exc).__name__}: {exc}"[:4000]
 
 
 class SqlOutboxBatch:
-    def __init__(self, events: list[StoredEvent], conn: AsyncConnection | None, engine: AsyncEngine):
-        self.events = events
+    def __init__(self, rows: Sequence[Any], conn: AsyncConnection | None, engine: AsyncEngine):
+        self.events: list[StoredEvent] = []
+        self._dead: list[tuple[int, str]] = []
+        for row in rows:
+            got = _decoded(row)
+            if isinstance(got, Event):
+                self.events.append(StoredEvent(seq=row.seq, event=got))
+            else:
+                self._dead.append((row.seq, got))
         self._conn = conn
         self._engine = engine
 
     async def delivered(self, seqs: Sequence[int]) -> None:
+        seqs = [*seqs, *(seq for seq, _ in self._dead)]
         if not seqs:
             return
-        stmt = update(outbox).where(outbox.c.seq.in_(list(seqs))).values(delivered_at=utcnow())
         if self._conn is not None:
-            await self._conn.execute(stmt)
+            await self._mark(self._conn, seqs)
         else:
             async with self._engine.begin() as conn:
-                await conn.execute(stmt)
+                await self._mark(conn, seqs)
 
-
-def _stored(row: Any) -> StoredEvent:
-    return StoredEvent(seq=row.seq, event=decode_event(row.event_type, row.payload))
+    async def _mark(self, conn: AsyncConnection, seqs: list[int]) -> None:
+        now = utcnow()
+        await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))
+        if self._dead:
+            await conn.execute(delivery_failures.insert(), [
+                {"seq": seq, "consumer": RELAY, "attempts": 1, "last_error": error,
+                 "next_attempt_at": now, "parked": True} for seq, error in self._dead])
 
 
 class SqlOutbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._local = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection; on SQLite it must not queue behind writers (BEGIN DEFERRED)."""
+        async with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn = await conn.execution_options(sqlite_begin="DEFERRED")
+            yield conn
 
     def _pending(self, limit: int) -> Any:
         return (
@@ -62,16 +96,15 @@ class SqlOutbox:
     async def claim(self, limit: int) -> AsyncIterator[SqlOutboxBatch]:
         if self.engine.dialect.name == "postgresql":
             async with self.engine.begin() as conn:
-                got = await conn.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_KEY)))
-                rows = (await conn.execute(self._pending(limit))).all() if got else []
-                yield SqlOutboxBatch([_stored(r) for r in rows], conn, self.engine)
+                # wait for another process's relay to finish its batch, then read what is left
+                await conn.execute(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
+                rows = (await conn.execute(self._pending(limit))).all()
+                yield SqlOutboxBatch(rows, conn, self.engine)
             return
         async with self._local:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(sqlite_begin="DEFERRED")
-                async with conn.begin():
-                    rows = (await conn.execute(self._pending(limit))).all()
-            yield SqlOutboxBatch([_stored(r) for r in rows], None, self.engine)
+            async with self._reading() as conn:
+                rows = (await conn.execute(self._pending(limit))).all()
+            yield SqlOutboxBatch(rows, None, self.engine)
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool
@@ -114,28 +147,41 @@ class SqlOutbox:
         stmt = self._failures().where(
             delivery_failures.c.parked.is_(False), delivery_failures.c.next_attempt_at <= now
         ).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [(self._failed(r), decode_event(r.event_type, r.payload)) for r in rows]
+        due = []
+        for row in rows:
+            got = _decoded(row)
+            if isinstance(got, Event):
+                due.append((self._failed(row), got))
+            else:  # the type vanished since: park it rather than fail every pass
+                await self.record_failure(row.seq, row.consumer, got, now, park=True)
+        return due
 
     async def failures(self, parked_only: bool = True) -> list[FailedDelivery]:
         stmt = self._failures()
         if parked_only:
             stmt = stmt.where(delivery_failures.c.parked.is_(True))
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return [self._failed(r) for r in (await conn.execute(stmt)).all()]
 
     async def retry(self, seqs: Sequence[int] | None = None) -> int:
-        stmt = update(delivery_failures).where(delivery_failures.c.parked.is_(True))
+        f = delivery_failures.c
+        parked: Any = f.parked.is_(True)
         if seqs is not None:
-            stmt = stmt.where(delivery_failures.c.seq.in_(list(seqs)))
+            parked = parked & f.seq.in_(list(seqs))
         async with self.engine.begin() as conn:
-            result = await conn.execute(stmt.values(parked=False, attempts=0, next_attempt_at=utcnow()))
-        return int(result.rowcount)
+            undecoded = select(f.seq).where(parked, f.consumer == RELAY)
+            requeued = await conn.execute(
+                update(outbox).where(outbox.c.seq.in_(undecoded)).values(delivered_at=None))
+            await conn.execute(delete(delivery_failures).where(parked, f.consumer == RELAY))
+            result = await conn.execute(update(delivery_failures).where(parked, f.consumer != RELAY)
+                                        .values(parked=False, attempts=0, next_attempt_at=utcnow()))
+        return int(result.rowcount) + int(requeued.rowcount)
 
     async def lag(self) -> tuple[int, float]:
         stmt = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.delivered_at.is_(None))
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             count, oldest = (await conn.execute(stmt)).one()
         if oldest is None:
             return 0, 0.0
@@ -143,4 +189,3 @@ class SqlOutbox:
             oldest = datetime.fromisoformat(oldest)
         age = (utcnow().replace(tzinfo=None) - oldest.replace(tzinfo=None)).total_seconds()
         return int(count), max(age, 0.0)
-

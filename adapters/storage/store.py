@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from core.events import Event, encode_event
 from ports.storage import Params
 
 _OUTBOX_INSERT = insert(outbox)
+log = logging.getLogger("shifo.storage")
 
 
 class SqlTransaction:
@@ -66,23 +68,29 @@ class SqlStorage:
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[SqlTransaction]:
-        conn_ctx = self.engine.connect()
-        async with conn_ctx as conn:
+        async with self.engine.connect() as conn:
             if readonly and self.dialect == "sqlite":
                 conn = await conn.execution_options(sqlite_begin="DEFERRED")
             async with conn.begin():
                 tx = SqlTransaction(conn)
                 yield tx
         if tx.published:
-            for listener in self._listeners:
+            self._committed()
+
+    def _committed(self) -> None:
+        # the data is committed: a listener's trouble must not turn the caller's success into an error
+        for listener in self._listeners:
+            try:
                 listener()
+            except Exception:
+                log.exception("on-commit listener failed")
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(select(text("1")))
+        async with self.transaction(readonly=True) as tx:
+            await tx.execute(select(text("1")))
 
     async def migrate(self, locations: dict[str, str]) -> None:
         await migrate.upgrade(self.engine, locations)

@@ -1,0 +1,373 @@
+"""The transactional outbox and its relay: an event is exactly as durable as the data it
+describes, reaches every handler right after commit, survives a crash, is retried then parked
+when a handler fails, is applied once however often it is delivered, and keeps per-patient order."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from adapters.storage.tables import delivery_failures, outbox
+from core.clock import utcnow
+from core.events import Event
+from host.pluginapi import EventHandler
+from host.relay import Relay
+from host.runtime import Runtime
+from host.settings import Settings
+from host.tables import facilities
+from ports.storage import Storage, Transaction
+from tests.host.plugins import probe
+from tests.support import opened
+
+PATIENT_A = "31234567890123"
+PATIENT_B = "41234567890123"
+
+
+class Pinged(Event, frozen=True, kw_only=True, tag="test_outbox_relay.pinged"):
+    n: int = 0
+
+
+class Ponged(Event, frozen=True, kw_only=True, tag="test_outbox_relay.ponged"):
+    n: int = 0
+
+
+PING, PONG = Pinged.event_type(), Ponged.event_type()
+
+
+def settings_for(db_url: str, **changes: Any) -> Settings:
+    return Settings(database_url=db_url, modules=(), run_relay=False).with_(**changes)
+
+
+@asynccontextmanager
+async def migrated(db_url: str) -> AsyncIterator[Storage]:
+    async with opened(settings_for(db_url)) as rt:
+        yield rt.storage
+
+
+def recorder(consumer: str, seen: list[Any], *types: str) -> EventHandler:
+    async def handle(event: Event, tx: Transaction) -> None:
+        seen.append((event.patient, getattr(event, "n", None)))
+
+    return EventHandler(consumer=consumer, event_types=types or (PING,), handle=handle)
+
+
+async def publish(storage: Storage, *events: Event) -> None:
+    async with storage.transaction() as tx:
+        for event in events:
+            await tx.publish(event)
+
+
+async def count(storage: Storage, stmt: Any) -> int:
+    async with storage.transaction(readonly=True) as tx:
+        return int((await tx.execute(stmt)).scalar_one())
+
+
+OUTBOX_ROWS = select(func.count()).select_from(outbox)
+FACILITY_ROWS = select(func.count()).select_from(facilities)
+
+
+async def test_rolled_back_transaction_leaves_neither_row_nor_event(db_url: str) -> None:
+    async with migrated(db_url) as storage:
+
+        async def write(fail: bool) -> None:
+            async with storage.transaction() as tx:
+                await tx.execute(facilities.insert().values(
+                    id="F1", name="Polyclinic 1", kind="polyclinic", region="Tashkent", created_at=utcnow()))
+                await tx.publish(Pinged(n=1, facility="F1"))
+                if fail:
+                    raise RuntimeError("the request failed after writing")
+
+        with pytest.raises(RuntimeError):
+            await write(fail=True)
+        assert await count(storage, FACILITY_ROWS) == 0
+        assert await count(storage, OUTBOX_ROWS) == 0
+        assert await storage.outbox.lag() == (0, 0.0)
+        await write(fail=False)  # the control: the same unit of work, committed, keeps both
+        assert await count(storage, FACILITY_ROWS) == 1
+        assert (await storage.outbox.lag())[0] == 1
+
+
+async def test_commit_wakes_the_relay_instead_of_waiting_for_the_poll(db_url: str) -> None:
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handle(event: Event, tx: Transaction) -> None:
+        arrived.put_nowait(loop.time())
+
+    plugins = {"probe": probe(handlers=[EventHandler(consumer="probe.ping", event_types=(PING,),
+                                                     handle=handle)])}
+    settings = settings_for(db_url, modules=("probe",), run_relay=True, relay_poll_seconds=30)
+    async with opened(settings, plugins):
+        pass
+    rt = Runtime.plan(settings, plugins)
+    await rt.start()
+    try:
+        await publish(rt.storage, Pinged(n=1))
+        await asyncio.wait_for(arrived.get(), 5)  # the relay has run and now sleeps for 30 s
+        await asyncio.sleep(0.1)
+        committed = loop.time()
+        await publish(rt.storage, Pinged(n=2))
+        delivered = await asyncio.wait_for(arrived.get(), 1.0)
+        assert delivered - committed < 1.0
+    finally:
+        await rt.stop()
+
+
+async def test_wake_from_another_thread_reaches_the_relay(db_url: str) -> None:
+    got = asyncio.Event()
+
+    async def handle(event: Event, tx: Transaction) -> None:
+        got.set()
+
+    settings = settings_for(db_url)
+    async with opened(settings) as rt, opened(settings) as other:
+        relay = Relay(rt.storage, [EventHandler(consumer="t.thread", event_types=(PING,), handle=handle)],
+                      poll_seconds=30)
+        await relay.start()
+        try:
+            await asyncio.sleep(0.1)
+            await publish(other.storage, Pinged(n=1))  # another engine: its commit wakes nobody here
+            await asyncio.sleep(0.2)
+            assert not got.is_set()
+            waker = threading.Timer(0.1, relay.wake)  # fires while this loop idles in its selector
+            waker.start()
+            await asyncio.wait_for(got.wait(), 1)
+            waker.join()
+        finally:
+            await relay.stop()
+
+
+async def test_event_committed_before_a_crash_is_delivered_on_restart(db_url: str) -> None:
+    settings = settings_for(db_url)
+    async with opened(settings) as rt:  # committed, then the process dies before any relay ran
+        await publish(rt.storage, Pinged(n=7, patient=PATIENT_A))
+    seen: list[Any] = []
+    async with opened(settings) as rt:
+        assert (await rt.storage.outbox.lag())[0] == 1
+        assert await Relay(rt.storage, [recorder("t.restart", seen)]).drain() == 1
+        assert seen == [(PATIENT_A, 7)]
+        assert await rt.storage.outbox.lag() == (0, 0.0)
+        kept = select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_not(None))
+        assert await count(rt.storage, kept) == 1  # delivered rows are kept, only marked
+
+
+async def until_due(storage: Storage) -> None:
+    [failure] = await storage.outbox.failures(parked_only=False)
+    await asyncio.sleep(max((failure.next_attempt_at - utcnow()).total_seconds(), 0) + 0.02)
+
+
+async def test_failing_handler_is_retried_then_parked_and_retry_requeues(db_url: str) -> None:
+    broken = True
+    attempts: list[int] = []
+    steady: list[Any] = []
+
+    async def flaky(event: Event, tx: Transaction) -> None:
+        attempts.append(getattr(event, "n", 0))
+        if broken:
+            raise RuntimeError("the lab system is away")
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.flaky", event_types=(PING,), handle=flaky),
+                                recorder("t.steady", steady)], max_attempts=3, backoff_seconds=0.3)
+        await publish(storage, Pinged(n=1))
+        await relay.drain()
+        assert attempts == [1] and steady == [(None, 1)]  # the others still get the event
+        [first] = await storage.outbox.failures(parked_only=False)
+        assert (first.consumer, first.attempts, first.parked) == ("t.flaky", 1, False)
+        assert "the lab system is away" in first.last_error and first.event_type == PING
+        assert await storage.outbox.failures() == []  # not parked yet
+        await relay.drain()
+        assert attempts == [1]  # backoff: not retried before its time
+        await until_due(storage)
+        await relay.drain()
+        [second] = await storage.outbox.failures(parked_only=False)
+        assert attempts == [1, 1] and second.attempts == 2 and not second.parked
+        gap1 = (second.next_attempt_at - first.next_attempt_at).total_seconds()
+        assert gap1 >= 0.5  # the second wait (0.6 s) is twice the first (0.3 s)
+        await until_due(storage)
+        await relay.drain()
+        [parked] = await storage.outbox.failures()
+        assert attempts == [1, 1, 1] and parked.attempts == 3 and parked.parked
+        await asyncio.sleep(0.05)
+        await relay.drain()
+        assert attempts == [1, 1, 1]  # parked deliveries wait for an operator
+        broken = False
+        assert await storage.outbox.retry() == 1
+        await relay.drain()
+        assert attempts == [1, 1, 1, 1] and steady == [(None, 1)]
+        assert await storage.outbox.failures(parked_only=False) == []
+
+
+async def test_retry_of_one_parked_delivery_leaves_the_others_parked(db_url: str) -> None:
+    async def broken(event: Event, tx: Transaction) -> None:
+        raise ValueError("no")
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.broken", event_types=(PING,), handle=broken)],
+                      max_attempts=1)
+        await publish(storage, Pinged(n=1))
+        await publish(storage, Pinged(n=2))
+        await relay.drain()
+        first, second = await storage.outbox.failures()
+        assert await storage.outbox.retry([second.seq]) == 1
+        [still] = await storage.outbox.failures()
+        assert still.seq == first.seq
+
+
+async def test_redelivered_event_is_applied_once(db_url: str) -> None:
+    applied: list[Any] = []
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [recorder("t.once", applied)])
+        await publish(storage, Pinged(n=1))
+        assert await relay.drain() == 1
+        assert await relay.drain() == 0
+        async with storage.transaction() as tx:  # as if the relay died before marking it delivered
+            await tx.execute(update(outbox).values(delivered_at=None))
+        assert await relay.drain() == 1  # delivered again ...
+        assert applied == [(None, 1)]  # ... but applied once
+
+
+async def test_first_delivery_is_per_consumer_and_rolls_back_with_its_transaction(db_url: str) -> None:
+    event = Pinged()
+    async with migrated(db_url) as storage:
+        with pytest.raises(RuntimeError):
+            async with storage.transaction() as tx:
+                assert await tx.first_delivery("t.a", event.id)
+                raise RuntimeError("handler failed")
+        async with storage.transaction() as tx:
+            assert await tx.first_delivery("t.a", event.id)
+            assert not await tx.first_delivery("t.a", event.id)
+            assert await tx.first_delivery("t.b", event.id)
+
+
+async def test_handlers_see_a_patients_events_in_commit_order(db_url: str) -> None:
+    seen: list[Any] = []
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [recorder("t.order", seen, PING, PONG)], batch=3, poll_seconds=30)
+        await relay.start()
+        try:
+            n = 0
+            for round_ in range(6):
+                events: list[Event] = []
+                for patient in (PATIENT_A, PATIENT_B)[round_ % 2:] + (PATIENT_A, PATIENT_B)[:round_ % 2]:
+                    n += 1
+                    events.append((Pinged if n % 2 else Ponged)(n=n, patient=patient))
+                await publish(storage, *events)
+            await wait_for_empty_outbox(storage)
+        finally:
+            await relay.stop()
+    for patient in (PATIENT_A, PATIENT_B):
+        got = [n for p, n in seen if p == patient]
+        assert len(got) == 6 and got == sorted(got)
+    assert len(seen) == 12
+
+
+async def wait_for_empty_outbox(storage: Storage, within: float = 10) -> None:
+    async with asyncio.timeout(within):
+        while (await storage.outbox.lag())[0]:  # noqa: ASYNC110 -- polls the database, not a flag
+            await asyncio.sleep(0.02)
+
+
+async def test_undecodable_event_is_set_aside_without_blocking_the_rest(db_url: str) -> None:
+    seen: list[Any] = []
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [recorder("t.after", seen)])
+        await publish(storage, Pinged(n=1))
+        async with storage.transaction() as tx:  # a type this process does not know (rolling upgrade)
+            await tx.execute(update(outbox).values(event_type="test_outbox_relay.from_the_future"))
+        await publish(storage, Pinged(n=2))
+        await relay.drain()
+        assert seen == [(None, 2)]
+        [dead] = await storage.outbox.failures()
+        assert dead.event_type == "test_outbox_relay.from_the_future" and "cannot decode" in dead.last_error
+        async with storage.transaction() as tx:  # the new version is deployed here too
+            await tx.execute(update(outbox).where(outbox.c.seq == dead.seq).values(event_type=PING))
+        assert await storage.outbox.retry() == 1
+        await relay.drain()
+        assert seen == [(None, 2), (None, 1)]
+        assert await storage.outbox.failures(parked_only=False) == []
+        assert await count(storage, select(func.count()).select_from(delivery_failures)) == 0
+
+
+async def test_failure_of_a_consumer_no_longer_registered_is_parked(db_url: str) -> None:
+    async def broken(event: Event, tx: Transaction) -> None:
+        raise ValueError("no")
+
+    async with migrated(db_url) as storage:
+        old = Relay(storage, [EventHandler(consumer="t.gone", event_types=(PING,), handle=broken)],
+                    backoff_seconds=0)
+        await publish(storage, Pinged(n=1))
+        await old.drain()
+        [failure] = await storage.outbox.failures(parked_only=False)
+        assert not failure.parked
+        await Relay(storage, []).drain()  # the module that owned t.gone is not enabled any more
+        [failure] = await storage.outbox.failures()
+        assert failure.parked and "no handler" in failure.last_error
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_two_relays_deliver_each_event_once_and_in_order(db_url: str) -> None:
+    seen: list[tuple[str, str | None, int]] = []
+
+    def handler(relay: str) -> EventHandler:
+        async def handle(event: Event, tx: Transaction) -> None:
+            await asyncio.sleep(0)  # let the other relay run meanwhile
+            seen.append((relay, event.patient, getattr(event, "n", 0)))
+
+        return EventHandler(consumer="t.shared", event_types=(PING,), handle=handle)
+
+    patients = [f"5{i:013d}" for i in range(4)]
+    settings = settings_for(db_url)
+    async with opened(settings) as one, opened(settings) as two:  # two processes' engines
+        first = Relay(one.storage, [handler("one")], batch=5, poll_seconds=0.02)
+        second = Relay(two.storage, [handler("two")], batch=5, poll_seconds=0.02)
+        for n in range(40):
+            await publish(one.storage, Pinged(n=n, patient=patients[n % 4]))
+        await asyncio.gather(first.drain(), second.drain())  # both claim at once
+        assert {relay for relay, _, _ in seen} == {"one", "two"}
+        await first.start()
+        await second.start()
+        try:
+            for n in range(40, 100):
+                await publish((one if n % 2 else two).storage, Pinged(n=n, patient=patients[n % 4]))
+                await asyncio.sleep(0)
+            await wait_for_empty_outbox(one.storage)
+        finally:
+            await first.stop()
+            await second.stop()
+    assert sorted(n for _, _, n in seen) == list(range(100))  # each exactly once
+    for patient in patients:
+        got = [n for _, p, n in seen if p == patient]
+        assert got == sorted(got)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_relay_waiting_for_anothers_claim_stops_promptly(db_url: str) -> None:
+    release = asyncio.Event()
+
+    async def slow(event: Event, tx: Transaction) -> None:
+        await release.wait()
+
+    settings = settings_for(db_url)
+    async with opened(settings) as one, opened(settings) as two:
+        busy = Relay(one.storage, [EventHandler(consumer="t.slow", event_types=(PING,), handle=slow)])
+        waiting = Relay(two.storage, [recorder("t.slow", [])], poll_seconds=0.01)
+        await publish(one.storage, Pinged(n=1))
+        await busy.start()
+        await asyncio.sleep(0.3)  # busy holds the claim inside its handler
+        await waiting.start()
+        await asyncio.sleep(0.3)  # waiting waits for the advisory lock
+        await asyncio.wait_for(waiting.stop(), 2)
+        release.set()
+        await wait_for_empty_outbox(one.storage)
+        await busy.stop()
+        await publish(two.storage, Pinged(n=2))  # the cancelled relay's engine still works
+        assert await waiting.drain() == 1

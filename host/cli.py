@@ -1,0 +1,220 @@
+"""The ``shifo`` command: serve, migrate, seed the demo, and inspect a deployment.
+
+Settings come from ``SHIFO_*`` environment variables. Exit codes: 0 ok, 1 an operational error
+(database unreachable, file not writable), 2 a configuration error (both one line on stderr, no
+traceback: the operator fixes the environment, not the code), 3 ``audit verify`` found a break.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from sqlalchemy.exc import ArgumentError
+
+from core.errors import ConfigurationError
+from host import demo, demo_patients
+from host.modules import discover
+from host.pluginapi import Permission
+from host.runtime import Runtime
+from host.settings import Settings
+
+
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Runtime]:
+    """A runtime with its adapters connected (no relay, no app); closed on exit."""
+    rt = Runtime.plan(settings)
+    try:
+        await rt.open()
+    except (ValueError, ArgumentError, ImportError) as exc:
+        raise ConfigurationError(f"cannot use SHIFO_DATABASE_URL: {exc}") from exc
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h).upper() for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from host.web.app import create_app
+
+    if args.workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ConfigurationError("several workers need PostgreSQL: SQLite takes one writer process "
+                                 "and its relay lock is per process. Use --workers 1.")
+    app = create_app(settings)  # configuration errors surface here, before binding the port
+    if args.workers > 1:  # each worker builds its own app from the same environment
+        uvicorn.run("host.web.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers)
+    else:
+        uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings) as rt:
+        await rt.migrate()
+        print(f"migrated: {', '.join(rt.migration_locations())}")
+    return 0
+
+
+async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings) as rt:
+        await rt.migrate()
+        report = await demo.seed(rt, args.accounts_file)
+    patients = await demo_patients.seed(settings, report)
+    print(table(demo.HEADERS, demo.rows(report)), end="\n\n")
+    print(patients.summary())
+    print(demo.howto(report, base_url=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"))
+    return 0
+
+
+def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
+    rows = []
+    installed = discover()
+    for name, ep in sorted(installed.items()):
+        try:
+            info = ep.load().shifo_module_info()
+            version, requires = info.version, ", ".join(info.requires) or "-"
+        except Exception as exc:  # a broken package must not hide the others
+            version, requires = "?", f"cannot load: {type(exc).__name__}: {exc}"
+        rows.append((name, "yes" if name in settings.modules else "no", version, requires, ep.value))
+    rows += [(n, "yes", "-", "NOT INSTALLED", "-") for n in settings.modules if n not in installed]
+    print(table(("module", "enabled", "version", "requires", "entry point"), rows))
+    Runtime.plan(settings)  # the enabled set must also load and satisfy its requirements
+    return 0
+
+
+def cmd_routes(settings: Settings, args: argparse.Namespace) -> int:
+    from litestar.routes import HTTPRoute
+
+    from host.web.app import create_app
+
+    app = create_app(settings)
+    runtime: Runtime = app.state.runtime
+    rows = []
+    for route in app.routes:
+        handlers = route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler]
+        for handler in handlers:
+            methods = sorted(getattr(handler, "http_methods", None) or {"WS"})
+            if methods == ["OPTIONS"]:
+                continue
+            perm = handler.opt.get("permission")
+            if isinstance(perm, Permission):
+                shown = f"{perm.object}/{perm.action}"
+                who = perm.principal if perm.principal != "staff" else \
+                    ", ".join(sorted(runtime.authorizer.roles_for(perm.object, perm.action))) or "nobody"
+            elif perm == "public" or route.path.startswith("/schema"):
+                shown, who = "public", "anyone"
+            else:
+                shown, who = "NONE (refused)", "nobody"
+            rows.append((",".join(methods), route.path, shown, who))
+    print(table(("method", "path", "permission", "who"), sorted(rows, key=lambda r: (r[1], r[0]))))
+    return 0
+
+
+async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings) as rt:
+        outbox = rt.storage.outbox
+        if args.events_command == "retry":
+            count = await outbox.retry(args.seq or None)
+            print(f"re-queued {count} parked deliver{'y' if count == 1 else 'ies'}; "
+                  "a running relay delivers them on its next pass")
+            return 0
+        failed = await outbox.failures(parked_only=not args.all)
+    if not failed:
+        print("no parked deliveries" if not args.all else "no failed deliveries")
+        return 0
+    print(table(("seq", "consumer", "event type", "event id", "attempts", "parked", "last error"),
+                [(f.seq, f.consumer, f.event_type, f.event_id, f.attempts, "yes" if f.parked else "no",
+                  f.last_error.splitlines()[0][:120] if f.last_error else "") for f in failed]))
+    return 0
+
+
+async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from host import audit
+
+    async with opened(settings) as rt:
+        report = await audit.verify(rt.storage)
+    if report.first_bad is None:
+        print(f"audit chain intact: {report.entries} entries; head {report.head_seq} {report.head_hash}")
+        return 0
+    bad = report.first_bad
+    print(f"audit chain BROKEN at entry {bad.seq} ({bad.problem}): {bad.detail}; "
+          f"{report.entries} entries verified before it", file=sys.stderr)
+    return 3
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shifo", description="Shifo: Electronic Health platform host.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    serve = sub.add_parser("serve", help="serve the HTTP API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL only if > 1)")
+    sub.add_parser("migrate", help="apply the host, identity and enabled modules' migrations")
+    dm = sub.add_parser("demo", help="seed demo facilities and accounts (idempotent)")
+    dm.add_argument("--accounts-file", default=demo.ACCOUNTS_FILE,
+                    help=f"where the demo passwords are written (default {demo.ACCOUNTS_FILE})")
+    sub.add_parser("plugins", help="installed modules, which are enabled, versions, requirements")
+    sub.add_parser("routes", help="every route and the permission it declares")
+    ev = sub.add_parser("events", help="parked event deliveries").add_subparsers(
+        dest="events_command", required=True, metavar="action")
+    failed = ev.add_parser("failed", help="list parked deliveries")
+    failed.add_argument("--all", action="store_true", help="also deliveries still being retried")
+    retry = ev.add_parser("retry", help="re-queue parked deliveries (all unless --seq)")
+    retry.add_argument("--seq", type=int, action="append", help="outbox seq to re-queue (repeatable)")
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit_command", required=True, metavar="action")
+    audit.add_parser("verify", help="walk the hash chain; exit 3 at the first broken entry")
+    return p
+
+
+COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
+                            "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
+                            "audit": cmd_audit}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        try:
+            settings = Settings.from_env()
+        except msgspec.ValidationError as exc:
+            raise ConfigurationError(f"bad SHIFO_* setting: {exc}") from exc
+        if getattr(args, "port", 0) is None:
+            port = os.environ.get("PORT", "8000")
+            if not port.isdigit():
+                raise ConfigurationError(f"PORT must be a number, not {port!r}")
+            args.port = int(port)
+        result = COMMANDS[args.command](settings, args)
+        return int(asyncio.run(result) if asyncio.iscoroutine(result) else result)
+    except ConfigurationError as exc:
+        print(f"shifo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the database is unreachable, a file cannot be written, ...
+        print(f"shifo: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

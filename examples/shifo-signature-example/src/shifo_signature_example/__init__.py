@@ -1,0 +1,1 @@
+"""An example EDS adapter package for Shifo (``signature.example``)."""

@@ -1,0 +1,1 @@
+"""Contract test kits that ship with Shifo, so an adapter package can prove itself against a port."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from core.clock import utcnow
 from core.errors import ValidationFailed
 
 _DIGITS = re.compile(r"[0-9]{14}")  # ASCII only: \d would accept Arabic-Indic digits
@@ -36,6 +37,8 @@ def parse(pinfl: str) -> tuple[date, str]:
         born = date(century + year, month, day)
     except ValueError:
         raise _fail(f"PINFL digits 2-7 ({pinfl[1:7]}) are not a valid date DDMMYY") from None
+    if born > utcnow().date():
+        raise _fail(f"PINFL digits 1-7 encode a birth date in the future ({born.isoformat()})")
     if check_digit(pinfl[:13]) != int(pinfl[13]):
         raise _fail("PINFL check digit (digit 14) is wrong")
     return born, "male" if int(pinfl[0]) % 2 else "female"

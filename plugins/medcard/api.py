@@ -1,25 +1,39 @@
-"""HTTP routes of the medical card, mounted under /api/v1/medcard/."""
+"""HTTP routes of the medical card, mounted under /api/v1/medcard/: module, patients, reading the card.
+
+Recording routes are per entry kind (``entry_routes.py``) so that each carries its own permission.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from host.pluginapi import Ctx, requires
-from plugins.medcard import INFO, service
-from plugins.medcard.schema import Entry, EntryIn, EntryPage, ModuleStatus, Patient, PatientIn
+from plugins.medcard import INFO, config, timeline, versions
+from plugins.medcard import patients as registry
+from plugins.medcard.entries import Author
+from plugins.medcard.schema import Entry, EntryPage, ModuleStatus, Patient, PatientIn
 
 _RANK = ("doctor", "resident", "nurse", "pharmacist")
+Kind = Literal["indicator", "diagnosis", "lab", "instrumental"]
 
 
-def acting_role(ctx: Ctx) -> str:
-    """The role the caller acts in at this facility (the most senior one they hold there)."""
+def author(ctx: Ctx) -> Author:
+    """The caller, acting in the most senior role they hold at the request's facility."""
     assert ctx.principal is not None and ctx.facility is not None
     held = ctx.principal.roles_at(ctx.facility)
-    return next(r for r in _RANK if r in held)
+    return Author(id=ctx.principal.id, role=next(r for r in _RANK if r in held), facility=ctx.facility)
+
+
+def late_after(request: Request[Any, Any, Any]) -> Any:
+    """The late threshold from ``settings.extra["medcard"]``. The plugin API has no settings yet, so
+    this reads the host's app state by name and falls back to the module default without it."""
+    settings = request.app.state.get("settings")
+    return config.late_after(getattr(settings, "extra", None))
 
 
 class ModuleController(Controller):
@@ -35,39 +49,59 @@ class PatientController(Controller):
     path = "/patients"
 
     @post("/", opt=requires("medcard.patient", "register"))
-    async def register(self, ctx: Ctx, data: PatientIn) -> Patient:
+    async def register(self, ctx: Ctx, data: JSONBody[PatientIn]) -> Patient:
         """Register a patient; the PINFL must agree with the birth date and sex (422), once (409)."""
         async with ctx.storage.transaction() as tx:
-            return await service.register_patient(tx, data, by=ctx.user_id, facility=ctx.facility)
+            return await registry.register(tx, data, by=ctx.user_id, facility=ctx.facility, audit=ctx.audit)
 
     @get("/", opt=requires("medcard.patient", "read"))
     async def search(
-        self, ctx: Ctx, pinfl: Annotated[str, Parameter(pattern=r"^[0-9]{14}$")]
+        self, ctx: Ctx,
+        pinfl: Annotated[str | None, Parameter(pattern=r"^[0-9]{14}\Z")] = None,
+        surname: Annotated[str | None, Parameter(min_length=1, max_length=100)] = None,
+        given_name: Annotated[str | None, Parameter(min_length=1, max_length=100)] = None,
+        birth_date: FromQuery[date | None] = None,
     ) -> list[Patient]:
-        """Find a patient by PINFL."""
-        async with ctx.storage.transaction(readonly=True) as tx:
-            return await service.find_patients(tx, pinfl)
+        """Find patients by PINFL, or by surname and date of birth (given name optional)."""
+        async with ctx.storage.transaction() as tx:
+            return await registry.search(tx, audit=ctx.audit, pinfl=pinfl, surname=surname,
+                                         given_name=given_name, birth_date=birth_date)
 
     @get("/{patient_id:uuid}", opt=requires("medcard.patient", "read"))
-    async def read(self, ctx: Ctx, patient_id: UUID) -> Patient:
-        async with ctx.storage.transaction(readonly=True) as tx:
-            return await service.get_patient(tx, patient_id)
-
-    @post("/{patient_id:uuid}/entries", opt=requires("medcard.entry", "record"))
-    async def record(self, ctx: Ctx, patient_id: UUID, data: EntryIn) -> Entry:
-        """Record an entry on the card; other modules receive it right after commit."""
-        assert ctx.user_id is not None and ctx.facility is not None
+    async def read(self, ctx: Ctx, patient_id: FromPath[UUID]) -> Patient:
         async with ctx.storage.transaction() as tx:
-            return await service.record_entry(tx, patient_id, data, author=ctx.user_id,
-                                              role=acting_role(ctx), facility=ctx.facility)
+            return await registry.read(tx, patient_id, audit=ctx.audit)
 
-    @get("/{patient_id:uuid}/entries", opt=requires("medcard.entry", "read"))
-    async def entries(
-        self, ctx: Ctx, patient_id: UUID,
+
+class CardController(Controller):
+    """Reading the card: the timeline, one entry, one entry's history."""
+
+    path = "/patients/{patient_id:uuid}/entries"
+
+    @get("/", opt=requires("medcard.entry", "read"))
+    async def timeline(
+        self, ctx: Ctx, patient_id: FromPath[UUID],
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
-        kind: Annotated[str | None, Parameter(max_length=32)] = None,
+        kind: FromQuery[Kind | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        history: FromQuery[bool] = False,
     ) -> EntryPage:
-        """The patient's timeline, newest first; pass ``next`` back as ``cursor`` for the next page."""
-        async with ctx.storage.transaction(readonly=True) as tx:
-            return await service.timeline(tx, patient_id, limit=limit, cursor=cursor, kind=kind)
+        """Newest first; ``since``/``until`` bound ``performed_at``; ``history`` adds past versions.
+        Pass ``next`` back as ``cursor`` for the next page."""
+        async with ctx.storage.transaction() as tx:
+            return await timeline.page(tx, patient_id, limit=limit, cursor=cursor, kind=kind, since=since,
+                                       until=until, history=history, audit=ctx.audit)
+
+    @get("/{entry_id:uuid}", opt=requires("medcard.entry", "read"))
+    async def entry(self, ctx: Ctx, patient_id: FromPath[UUID], entry_id: FromPath[UUID]) -> Entry:
+        """The entry's latest version (``status`` says whether it is current or entered in error)."""
+        async with ctx.storage.transaction() as tx:
+            return await versions.current(tx, patient_id, entry_id, audit=ctx.audit)
+
+    @get("/{entry_id:uuid}/history", opt=requires("medcard.entry", "read"))
+    async def history(self, ctx: Ctx, patient_id: FromPath[UUID], entry_id: FromPath[UUID]) -> list[Entry]:
+        """Every version of the entry, oldest first, with author and reason of each."""
+        async with ctx.storage.transaction() as tx:
+            return await versions.history(tx, patient_id, entry_id, audit=ctx.audit)

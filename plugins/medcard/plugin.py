@@ -6,10 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.medcard import INFO
-from plugins.medcard.api import ModuleController, PatientController
+from plugins.medcard import INFO, directory
+from plugins.medcard.api import CardController, ModuleController, PatientController
+from plugins.medcard.entry_routes import (
+    DiagnosisController,
+    EntriesAliasController,
+    IndicatorController,
+    InstrumentalController,
+    LabController,
+)
+from plugins.medcard.report_routes import ReportController
+from ports.directory import SERVICE as DIRECTORY
 
 HERE = Path(__file__).parent
+_RECORD = "record, correct and mark entered in error"
 
 
 @hookimpl
@@ -19,7 +29,9 @@ def shifo_module_info() -> ModuleInfo:
 
 @hookimpl
 def shifo_route_handlers() -> list[Any]:
-    return [ModuleController, PatientController]
+    return [ModuleController, PatientController, CardController, IndicatorController,
+            EntriesAliasController, DiagnosisController, LabController, InstrumentalController,
+            ReportController]
 
 
 @hookimpl
@@ -28,8 +40,13 @@ def shifo_actions() -> list[Action]:
         Action(object="medcard.module", action="read", description="see that the module answers"),
         Action(object="medcard.patient", action="register", description="register a patient"),
         Action(object="medcard.patient", action="read", description="find and read a patient"),
-        Action(object="medcard.entry", action="record", description="record an entry on a card"),
-        Action(object="medcard.entry", action="read", description="read a patient's card"),
+        Action(object="medcard.indicator", action="record", description=f"{_RECORD} vital signs"),
+        Action(object="medcard.diagnosis", action="record", description=f"{_RECORD} diagnoses"),
+        Action(object="medcard.lab", action="record", description=f"{_RECORD} laboratory results"),
+        Action(object="medcard.instrumental", action="record",
+               description=f"{_RECORD} instrumental results"),
+        Action(object="medcard.entry", action="read", description="read a patient's card and history"),
+        Action(object="medcard.report", action="read", description="late-entry and completeness reports"),
     ]
 
 
@@ -41,3 +58,9 @@ def shifo_policies() -> list[PolicyRule]:
 @hookimpl
 def shifo_migrations() -> str:
     return str(HERE / "migrations")
+
+
+@hookimpl
+def shifo_services() -> dict[str, Any]:
+    """The patient directory (``ports.directory.PatientDirectory``) for the other modules."""
+    return {DIRECTORY: directory.create}

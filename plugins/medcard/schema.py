@@ -1,4 +1,4 @@
-"""Request and response types of the medical card."""
+"""Request and response types of the medical card (entry inputs per kind are in ``inputs.py``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from uuid import UUID
 import msgspec
 
 # Letters of any script (Uzbek Latin and Cyrillic), with the o/g marks (U+02BB), apostrophes
-# (U+02BC, U+2019, U+2018, ', `), hyphen and space.
+# (U+02BC, U+2019, U+2018, ', `), hyphen and space. \Z, not $: $ would let a trailing newline in.
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
-                                   pattern=r"^[^\W\d_](?:[^\W\d_]|[\u02bb\u02bc\u2019\u2018'`\- ])*$")]
-PinflText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}$")]
+                                   pattern=r"^[^\W\d_](?:[^\W\d_]|[\u02bb\u02bc\u2019\u2018'`\- ])*\Z")]
+PinflText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}\Z")]
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
 Sex = Literal["male", "female"]
-VitalCode = Literal["blood_pressure", "pulse", "temperature", "respiratory_rate", "spo2", "height",
-                    "weight", "glucose"]
 
 
 class ModuleStatus(msgspec.Struct, frozen=True):
@@ -45,23 +44,13 @@ class Patient(msgspec.Struct, frozen=True, kw_only=True):
     registered_at: datetime
 
 
-class IndicatorIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                  tag_field="kind", tag="indicator"):
-    """A vital sign; blood pressure carries ``systolic`` and ``diastolic``, the others ``value``."""
-
-    code: VitalCode
-    performed_at: datetime
-    value: float | None = None
-    systolic: float | None = None
-    diastolic: float | None = None
-    encounter_id: UUID | None = None
-
-
-EntryIn = IndicatorIn
-
-
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """One version of a card entry; ``id`` names the entry across versions, ``version_id`` this one."""
+
     id: UUID
+    version_id: UUID
+    version: int
+    status: str  # current | superseded | entered_in_error
     patient_id: UUID
     kind: str
     code: str
@@ -72,11 +61,43 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     facility: str
     encounter_id: UUID | None
-    version: int
-    status: str
     late: bool
+    reason: str | None = None
 
 
 class EntryPage(msgspec.Struct, frozen=True):
     items: list[Entry]
     next: str | None
+
+
+class ErrorIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Mark an entry "entered in error"; ``version`` is the current version you saw (409 if stale)."""
+
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    reason: Reason
+
+
+class LateEntry(msgspec.Struct, frozen=True, kw_only=True):
+    entry: Entry
+    delay_hours: float
+
+
+class UserCount(msgspec.Struct, frozen=True, kw_only=True):
+    author: UUID
+    role: str
+    late_entries: int
+
+
+class LateReport(msgspec.Struct, frozen=True, kw_only=True):
+    facility: str
+    late_after_hours: float
+    by_user: list[UserCount]
+    entries: list[LateEntry]
+
+
+class CompletenessReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What the card alone can see is missing; visit-based checks belong to the polyclinic."""
+
+    facility: str
+    unconfirmed_diagnoses: list[Entry]  # provisional for longer than ``stale_after_days``
+    pending_lab_results: list[Entry]  # lab entries recorded without a result

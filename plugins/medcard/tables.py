@@ -1,8 +1,25 @@
-"""The medical card's tables: one row per patient, one row per version of each entry."""
+"""The medical card's tables: one row per patient, one row per version of each entry.
+
+An entry is never updated in place except for its ``status`` (current -> superseded when a new
+version arrives); ``entry_id`` ties the versions of one entry together.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import (
+                        JSON,
+                        Boolean,
+                        Column,
+                        Date,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        UniqueConstraint,
+                        Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ports.sql import UtcDateTime
@@ -23,13 +40,17 @@ patients = Table(
     Column("registered_at", UtcDateTime, nullable=False),
     Column("registered_by", Uuid),
     Column("facility", String(64)),
+    Column("surname_key", String(100)),  # names.search_key(): case and apostrophe variants folded
+    Column("given_key", String(100)),
 )
 Index("ix_medcard_patients_name", patients.c.surname, patients.c.given_name, patients.c.birth_date)
+Index("ix_medcard_patients_key", patients.c.surname_key, patients.c.birth_date)
 
 entries = Table(
     "medcard_entries",
     metadata,
-    Column("id", Uuid, primary_key=True),
+    Column("id", Uuid, primary_key=True),  # this version's id
+    Column("entry_id", Uuid, nullable=False),  # the entry's id: the first version's id
     Column("patient_id", Uuid, ForeignKey("medcard_patients.id"), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("code", String(64), nullable=False),
@@ -43,5 +64,10 @@ entries = Table(
     Column("version", Integer, nullable=False),
     Column("status", String(24), nullable=False),  # current | superseded | entered_in_error
     Column("late", Boolean, nullable=False),
+    Column("reason", String(500)),  # why this version replaced the previous one
+    Column("clinical_status", String(24)),  # diagnosis: provisional|confirmed|refuted; lab: pending|final
+    Column("flag", String(4)),  # lab: N, L, H, LL, HH
+    UniqueConstraint("entry_id", "version", name="uq_medcard_entries_version"),
 )
 Index("ix_medcard_entries_timeline", entries.c.patient_id, entries.c.performed_at, entries.c.id)
+Index("ix_medcard_entries_facility", entries.c.facility, entries.c.kind, entries.c.status)

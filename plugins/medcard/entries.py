@@ -1,0 +1,126 @@
+"""Recording entries on the card. One transaction: the entry row, its events (and audit) together.
+
+Rules that hold for every kind: ``performed_at`` carries a timezone, is not in the future, not
+before the patient was born; an entry recorded more than ``late_after`` after it is flagged late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.errors import NotFound, ValidationFailed
+from core.events import CriticalLabValue, EntryRecorded
+from core.ids import new_id
+from plugins.medcard import diagnoses, instrumental, labs, vitals
+from plugins.medcard.audit import Audit
+from plugins.medcard.inputs import DiagnosisIn, EntryIn, IndicatorIn, InstrumentalIn, LabIn
+from plugins.medcard.kinds import Normalized
+from plugins.medcard.schema import Entry
+from plugins.medcard.tables import entries, patients
+from ports.storage import Transaction
+
+CLOCK_SKEW = timedelta(seconds=120)  # devices' clocks drift; beyond this "future" is an error
+_NORMALIZE: dict[type[Any], Callable[[Any], Normalized]] = {
+    IndicatorIn: vitals.normalize, DiagnosisIn: diagnoses.normalize, LabIn: labs.normalize,
+    InstrumentalIn: instrumental.normalize}
+
+
+class Author(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    role: str
+    facility: str
+
+
+def kind_of(data: EntryIn) -> str:
+    tag = type(data).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+async def patient_pinfl(tx: Transaction, patient_id: UUID) -> tuple[str, Any]:
+    row = (await tx.execute(select(patients.c.pinfl, patients.c.birth_date)
+                            .where(patients.c.id == patient_id))).first()
+    if row is None:
+        raise NotFound(f"no patient {patient_id}")
+    return row.pinfl, row.birth_date
+
+
+async def check(tx: Transaction, patient_id: UUID, data: EntryIn, now: datetime,
+                entry_id: UUID | None = None) -> tuple[str, Normalized]:
+    """Validate ``data`` for this patient; returns the patient's PINFL and what to store."""
+    at = data.performed_at
+    if at.tzinfo is None:
+        raise _time_error("performed_at needs a timezone (e.g. 2026-11-25T09:30:00+05:00)")
+    if at > now + CLOCK_SKEW:
+        raise _time_error("performed_at is in the future")
+    found = _NORMALIZE[type(data)](data)
+    pinfl, born = await patient_pinfl(tx, patient_id)
+    if at.date() < born:
+        raise _time_error(f"performed_at is before the patient's birth ({born.isoformat()})")
+    if isinstance(data, DiagnosisIn):
+        await diagnoses.check_one_primary(tx, data, entry_id)
+    if isinstance(data, IndicatorIn):
+        found = await vitals.with_bmi(tx, patient_id, found, at)
+    return pinfl, found
+
+
+def _time_error(detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, errors=[{"field": "performed_at", "message": detail}])
+
+
+def new_row(patient_id: UUID, data: EntryIn, found: Normalized, by: Author, now: datetime, *,
+            entry_id: UUID | None, version: int, late: bool, status: str = "current",
+            reason: str | None = None) -> dict[str, Any]:
+    row_id = new_id()
+    return {"id": row_id, "entry_id": entry_id or row_id, "patient_id": patient_id, "kind": kind_of(data),
+            "code": found.code, "data": found.data, "performed_at": data.performed_at, "recorded_at": now,
+            "author": by.id, "role": by.role, "facility": by.facility, "encounter_id": data.encounter_id,
+            "version": version, "status": status, "late": late, "reason": reason,
+            "clinical_status": found.clinical_status, "flag": found.flag}
+
+
+async def record(tx: Transaction, patient_id: UUID, data: EntryIn, *, by: Author,
+                 late_after: timedelta, audit: Audit) -> Entry:
+    now = utcnow()
+    pinfl, found = await check(tx, patient_id, data, now)
+    row = new_row(patient_id, data, found, by, now, entry_id=None, version=1,
+                  late=now - data.performed_at > late_after)
+    await tx.execute(entries.insert().values(row))
+    await tx.publish(EntryRecorded(patient=pinfl, facility=by.facility, entry_id=row["entry_id"],
+                                   kind=row["kind"], author=by.id, encounter_id=data.encounter_id,
+                                   performed_at=data.performed_at, summary=summary(row)))
+    await publish_critical(tx, pinfl, row, by)
+    await audit(tx, f"medcard.{row['kind']}/record", patient=pinfl, object=str(row["entry_id"]))
+    return to_entry(row)
+
+
+def summary(row: dict[str, Any]) -> dict[str, object]:
+    return {"code": row["code"], "status": row["status"], "version": row["version"], **row["data"]}
+
+
+async def publish_critical(tx: Transaction, pinfl: str, row: dict[str, Any], by: Author) -> None:
+    """A critical lab value raises an event addressed to the clinician who asked for the test."""
+    if row["kind"] != "lab" or row["flag"] not in ("LL", "HH"):
+        return
+    data = row["data"]
+    requested = UUID(data["requested_by"]) if data.get("requested_by") else by.id
+    await tx.publish(CriticalLabValue(
+        patient=pinfl, facility=by.facility, entry_id=row["entry_id"], requested_by=requested,
+        test=data["test"], loinc=data.get("loinc"), value=data["value"], unit=data.get("unit"),
+        flag=row["flag"], performed_at=row["performed_at"]))
+
+
+def to_entry(row: Any) -> Entry:
+    m = row if isinstance(row, dict) else row._asdict()
+    return Entry(id=m["entry_id"], version_id=m["id"], version=m["version"], status=m["status"],
+                 patient_id=m["patient_id"], kind=m["kind"], code=m["code"], data=m["data"],
+                 performed_at=m["performed_at"], recorded_at=m["recorded_at"], author=m["author"],
+                 role=m["role"], facility=m["facility"], encounter_id=m["encounter_id"], late=m["late"],
+                 reason=m["reason"])

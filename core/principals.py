@@ -18,11 +18,24 @@ class Role(StrEnum):
 #: The order's whitelist: only these roles may receive any module permission.
 CLINICAL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
 
+#: Staff roles a facility may record for its other people; they reach no module.
+NON_CLINICAL_ROLES: frozenset[str] = frozenset({"registrar", "accountant", "facility_it"})
+
 
 class PrincipalKind(StrEnum):
     STAFF = "staff"  # facility staff: clinical roles come from grants, others get nothing
     OPERATOR = "operator"  # the single integrator: administers, reads no clinical data
     PATIENT = "patient"  # reaches only their own record
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # temporarily: may be reactivated
+    DEACTIVATED = "deactivated"  # for good: the login stays taken, the account never signs in again
+
+
+#: The audience a session is issued for: a patient-app token never opens a staff route.
+AUDIENCE: dict[str, str] = {"staff": "staff", "operator": "staff", "patient": "patient"}
 
 
 class Grant(msgspec.Struct, frozen=True):

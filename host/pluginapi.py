@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 
 from core.events import Event
 from core.principals import Principal
+from host import audit as _audit
 from ports.storage import Storage, Transaction
 
 PROJECT = "shifo"
@@ -101,6 +102,15 @@ class Context(msgspec.Struct, kw_only=True):
     @property
     def user_id(self) -> UUID | None:
         return self.principal.id if self.principal else None
+
+    async def audit(self, tx: Transaction, action: str, *, patient: str | None = None,
+                    object: str | None = None, outcome: str = "ok", detail: str | None = None) -> None:
+        """Record in ``tx`` (a write transaction, so the entry commits with the change) that the
+        caller did ``action`` (``"medcard.entry/read"``) on ``patient`` (PINFL) / ``object`` (an id).
+        Who, role, facility, time, request id and client address are filled in from the context."""
+        await _audit.record(tx, _audit.entry(
+            self.principal, action, facility=self.facility, patient=patient, object=object,
+            outcome=outcome, detail=detail, request_id=self.request_id, client=self.client))
 
 
 def load_policy(path: str | Path) -> list[PolicyRule]:

@@ -50,7 +50,8 @@ async def add_user(rt: Runtime, login: str, *, kind: str = "staff", grants: Iter
     for facility, role in grants:
         await rt.identity.grant(uid, facility, role, qualification_number=f"Q-{login}",
                                 qualification_issuer="Ministry of Health",
-                                qualification_date=dt.date(2020, 6, 30))
+                                qualification_date=dt.date(2020, 6, 30),
+                                education="Higher pharmaceutical" if role == "pharmacist" else None)
     return uid
 
 

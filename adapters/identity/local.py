@@ -1,47 +1,62 @@
-"""Entry point ``identity.local``: argon2id passwords and opaque bearer tokens in the database.
+"""Entry point ``identity.local``: argon2id passwords, EDS challenges and opaque bearer tokens.
 
 Tokens are random and only their SHA-256 is stored, so a stolen database does not yield working
 tokens, and every request re-reads the account's status and grants: a suspension or a revoked
 grant takes effect on the very next request. Hashing runs off the event loop (~85 ms each).
+Repeated failures are throttled per login and per client address (see ``throttle``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 
-from adapters.identity.tables import accounts, grants, sessions
+from adapters.identity import throttle
+from adapters.identity.admin import Administration
+from adapters.identity.sessions import digest, open_session
+from adapters.identity.tables import accounts, grants, login_challenges, sessions
 from core.clock import utcnow
 from core.errors import Unauthenticated
 from core.ids import new_id
 from core.principals import Grant, Principal, PrincipalKind
-from ports.identity import Session
+from ports.identity import Challenge, Session
+from ports.signature import Signature
 from ports.storage import Storage
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
-_AUDIENCE = {"staff": "staff", "operator": "staff", "patient": "patient"}
+_WRONG = "login or password is wrong, or the account is not active"
+_MAX_TOKEN = 200
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+class Hashing(msgspec.Struct, frozen=True, kw_only=True):
+    """argon2id cost (``extra["identity"]["hashing"]``); the defaults are argon2-cffi's. Tests
+    lower it; stored hashes carry their own parameters, so a change never locks anyone out."""
+
+    time_cost: int = 3
+    memory_cost: int = 65536
+    parallelism: int = 4
 
 
-class LocalIdentity:
+class LocalIdentity(Administration):
     migrations = MIGRATIONS
 
-    def __init__(self, storage: Storage, ttl_seconds: int = 900) -> None:
+    def __init__(self, storage: Storage, ttl_seconds: int = 900,
+                 limits: throttle.Limits | None = None, hashing: Hashing | None = None) -> None:
         self.storage = storage
         self.ttl = ttl_seconds
-        self.hasher = PasswordHasher()
+        self.limits = limits or throttle.Limits()
+        h = hashing or Hashing()
+        self.hasher = PasswordHasher(time_cost=h.time_cost, memory_cost=h.memory_cost,
+                                     parallelism=h.parallelism)
         # verifying against this keeps unknown logins as slow as known ones
         self._dummy = self.hasher.hash(secrets.token_hex(8))
 
@@ -55,31 +70,63 @@ class LocalIdentity:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def login(self, login: str, password: str, client: str) -> Session:
+    async def _admit(self, login: str, client: str) -> Any:
+        """Refuse a throttled login or address before any expensive check; return the account row."""
         async with self.storage.transaction(readonly=True) as tx:
-            row = (await tx.execute(select(accounts).where(accounts.c.login == login))).first()
-        ok = await self._verify(row.password_hash if row else None, password)
-        if row is None or not ok or row.status != "active":
-            raise Unauthenticated("login or password is wrong, or the account is not active")
-        token = secrets.token_urlsafe(32)
-        now = utcnow()
+            await throttle.check(tx, self.limits, throttle.keys(self.limits, login, client), utcnow())
+            return (await tx.execute(select(accounts).where(accounts.c.login == login))).first()
+
+    async def _finish(self, row: Any, ok: bool, login: str, client: str, why: str) -> Session:
         async with self.storage.transaction() as tx:
-            await tx.execute(sessions.insert().values(
-                id=new_id(), account=row.id, token_hash=_digest(token), audience=_AUDIENCE[row.kind],
-                client=client[:64], created_at=now, expires_at=now + timedelta(seconds=self.ttl)))
-        return Session(access_token=token, token_type="Bearer", expires_in=self.ttl)  # noqa: S106
+            if not ok or row is None or row.status != "active":
+                await throttle.failed(tx, self.limits, throttle.keys(self.limits, login, client), utcnow())
+            else:
+                await throttle.succeeded(tx, login)
+                return await open_session(tx, row, client, ttl=self.ttl,
+                                          max_sessions=self.limits.max_sessions)
+        raise Unauthenticated(why)
+
+    async def login(self, login: str, password: str, client: str) -> Session:
+        row = await self._admit(login, client)
+        ok = await self._verify(row.password_hash if row else None, password)
+        return await self._finish(row, ok, login, client, _WRONG)
+
+    async def challenge(self, login: str) -> Challenge:
+        now, ttl = utcnow(), self.limits.challenge_ttl_seconds
+        challenge_id, nonce = new_id(), secrets.token_urlsafe(32)
+        async with self.storage.transaction() as tx:
+            await tx.execute(delete(login_challenges).where(login_challenges.c.expires_at < now))
+            await tx.execute(login_challenges.insert().values(
+                id=challenge_id, login=login[:100], nonce=nonce, expires_at=now + timedelta(seconds=ttl)))
+        return Challenge(challenge_id=challenge_id, challenge=_content(challenge_id, nonce), expires_in=ttl)
+
+    async def login_signed(self, challenge_id: UUID, signature: bytes, client: str,
+                           verifier: Signature) -> Session:
+        now = utcnow()
+        lc = login_challenges.c
+        async with self.storage.transaction() as tx:
+            usable = (lc.id == challenge_id) & lc.used_at.is_(None) & (lc.expires_at > now)
+            spent = (await tx.execute(update(login_challenges).where(usable).values(used_at=now)
+                                      .returning(lc.login, lc.nonce))).first()
+        if spent is None:
+            raise Unauthenticated("the sign-in challenge is unknown, expired or already used")
+        row = await self._admit(spent.login, client)
+        result = await verifier.verify(_content(challenge_id, spent.nonce).encode(), signature)
+        ok = (result.valid and row is not None and row.pinfl is not None
+              and result.signer_pinfl == row.pinfl)
+        return await self._finish(row, ok, spent.login, client,
+                                  "the signature does not prove this account's EDS key")
 
     async def authenticate(self, token: str, audience: str) -> Principal | None:
-        if len(token) > 200:
+        if not token or len(token) > _MAX_TOKEN:
             return None
-        now = utcnow()
         stmt = (
             select(accounts.c.id, accounts.c.kind, accounts.c.login, accounts.c.full_name,
                    accounts.c.pinfl, sessions.c.id.label("session_id"), grants.c.facility, grants.c.role)
             .join(sessions, sessions.c.account == accounts.c.id)
             .outerjoin(grants, and_(grants.c.account == accounts.c.id, grants.c.revoked_at.is_(None)))
-            .where(sessions.c.token_hash == _digest(token), sessions.c.audience == audience,
-                   sessions.c.revoked_at.is_(None), sessions.c.expires_at > now,
+            .where(sessions.c.token_hash == digest(token), sessions.c.audience == audience,
+                   sessions.c.revoked_at.is_(None), sessions.c.expires_at > utcnow(),
                    accounts.c.status == "active")
         )
         async with self.storage.transaction(readonly=True) as tx:
@@ -94,35 +141,19 @@ class LocalIdentity:
 
     async def logout(self, token: str) -> None:
         async with self.storage.transaction() as tx:
-            await tx.execute(update(sessions).where(sessions.c.token_hash == _digest(token))
+            await tx.execute(update(sessions).where(sessions.c.token_hash == digest(token[:_MAX_TOKEN]),
+                                                    sessions.c.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
 
-    # --- administration (operators, the demo seed, imports) ----------------------------------
 
-    async def create_account(self, *, login: str, password: str | None, kind: str, full_name: str,
-                             pinfl: str | None = None) -> UUID:
-        account_id = new_id()
-        hashed = await self.hash_password(password) if password else None
-        async with self.storage.transaction() as tx:
-            await tx.execute(accounts.insert().values(
-                id=account_id, login=login, kind=kind, full_name=full_name, pinfl=pinfl,
-                status="active", password_hash=hashed, created_at=utcnow()))
-        return account_id
-
-    async def grant(self, account: UUID, facility: str, role: str, *, qualification_number: str,
-                    qualification_issuer: str, qualification_date: date) -> UUID:
-        grant_id = new_id()
-        async with self.storage.transaction() as tx:
-            await tx.execute(grants.insert().values(
-                id=grant_id, account=account, facility=facility, role=role,
-                qualification_number=qualification_number, qualification_issuer=qualification_issuer,
-                qualification_date=qualification_date, granted_at=utcnow()))
-        return grant_id
-
-    async def set_status(self, account: UUID, status: str) -> None:
-        async with self.storage.transaction() as tx:
-            await tx.execute(update(accounts).where(accounts.c.id == account).values(status=status))
+def _content(challenge_id: UUID, nonce: str) -> str:
+    """The exact text the client signs: names the purpose, so a signature made for something else
+    (a prescription, another challenge) never opens a session."""
+    return f"shifo-login:{challenge_id}:{nonce}"
 
 
 def create(settings: Any, *, storage: Storage) -> LocalIdentity:
-    return LocalIdentity(storage, ttl_seconds=settings.token_ttl_seconds)
+    raw = (getattr(settings, "extra", None) or {}).get("identity", {})
+    limits = msgspec.convert(raw, throttle.Limits)
+    hashing = msgspec.convert(raw.get("hashing", {}), Hashing)
+    return LocalIdentity(storage, ttl_seconds=settings.token_ttl_seconds, limits=limits, hashing=hashing)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Index, MetaData, String, Table, Uuid
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Uuid
 
 from ports.sql import UtcDateTime
 
@@ -31,6 +31,7 @@ grants = Table(
     Column("qualification_number", String(100)),
     Column("qualification_issuer", String(300)),
     Column("qualification_date", Date),
+    Column("education", String(300)),  # pharmaceutical education, required for pharmacists
     Column("granted_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
 )
@@ -48,3 +49,39 @@ sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
 )
+
+# Failed sign-ins per key ("login:<login>" or "client:<address>"), shared by every host process.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime, nullable=False),
+    Column("next_allowed_at", UtcDateTime),
+    Column("locked_until", UtcDateTime),
+)
+
+# One-time EDS sign-in challenges (spent on first use, right or wrong).
+login_challenges = Table(
+    "login_challenges",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("login", String(100), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+)
+
+# Possible credential sharing, for the operator to review.
+session_flags = Table(
+    "session_flags",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account", Uuid, ForeignKey("accounts.id"), nullable=False),
+    Column("session", Uuid, nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("other_session", Uuid, nullable=False),
+    Column("other_client", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index("ix_sessions_account", sessions.c.account)

@@ -17,7 +17,8 @@ from core.errors import ConfigurationError
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-from host.web import auth, health, problems
+from host.web import accounts, auth, health, problems
+from host.web.body import body_guard
 from host.web.guard import guard
 
 API = "/api/v1"
@@ -34,11 +35,11 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         for info, handlers in runtime.modules.route_handlers() if handlers
     ]
     app = Litestar(
-        route_handlers=[health.health, health.ready, auth.router, *routers],
+        route_handlers=[health.health, health.ready, auth.router, accounts.router, *routers],
         guards=[guard],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, body_guard],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",

@@ -1,28 +1,121 @@
-"""Sign-in for staff and operators (patients sign in through the patient API)."""
+"""Sign-in for staff and operators (patients sign in through the patient API).
+
+Two ways in: a login and password, or an EDS challenge: ``POST /challenge`` issues a one-time text,
+the client signs it with its personal key and sends the signature to ``POST /login/eds``. Every
+attempt, won or lost, is audited. Throttled attempts answer 429 and locked ones 423, each with
+``Retry-After``; nothing in an answer tells whether a login exists.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
-from litestar import Request, Router, post
+from litestar import Request, Response, Router, post
+from litestar.exceptions import ServiceUnavailableException
+from litestar.params import JSONBody
 
+from core.errors import ConfigurationError, Unauthenticated
+from host import adapters, audit
 from host.pluginapi import public
 from host.runtime import Runtime
-from ports.identity import Session
+from host.web.guard import bearer_token, client_of
+from host.web.problems import problem
+from ports.identity import Challenge, Session, Throttled
+from ports.signature import Signature
+
+Login = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Req = Request[Any, Any, Any]
+MAX_SIGNATURE = 64 * 1024  # base64 of a CMS signature with its certificate chain
 
 
 class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    login: str = msgspec.field()
-    password: str = msgspec.field()
+    login: Login
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class ChallengeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    login: Login
+
+
+class SignedLogin(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    challenge_id: UUID
+    signature: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SIGNATURE)]  # base64 CMS (DER)
+
+
+async def _attempt(request: Req, login: str, how: str, attempt: Any) -> Any:
+    runtime: Runtime = request.app.state.runtime
+    outcome, result = "ok", None
+    try:
+        result = await attempt
+    except Throttled as exc:
+        outcome = f"refused:{exc.status}"
+        answer: Any = problem(exc.status, exc.detail, title=exc.title, instance=request.url.path,
+                              headers={"Retry-After": str(exc.retry_after)})
+    except Unauthenticated:
+        outcome = "failed"
+        answer = None
+    async with runtime.storage.transaction() as tx:
+        await audit.record(tx, audit.AuditEntry(
+            action=f"auth/{how}", outcome=outcome, login=login, object=login,
+            request_id=request.scope.get("state", {}).get("request_id"), client=client_of(request)))
+    if outcome == "failed":
+        raise Unauthenticated("sign-in failed: the credentials are wrong or the account is not active")
+    return result if outcome == "ok" else answer
 
 
 @post("/login", opt=public(), status_code=200)
-async def login(request: Request[Any, Any, Any], data: LoginRequest) -> Session:
+async def login(request: Req, data: JSONBody[LoginRequest]) -> Session | Response[Any]:
     """Exchange a login and password for a short-lived access token."""
     runtime: Runtime = request.app.state.runtime
-    client = request.client.host if request.client else ""
-    return await runtime.identity.login(data.login, data.password, client)
+    return await _attempt(request, data.login, "login",  # type: ignore[no-any-return]
+                          runtime.identity.login(data.login, data.password, client_of(request)))
 
 
-router = Router(path="/api/v1/auth", route_handlers=[login], tags=["auth"])
+@post("/challenge", opt=public(), status_code=200)
+async def challenge(request: Req, data: JSONBody[ChallengeRequest]) -> Challenge:
+    """A one-time text to sign with your EDS key (valid for ``expires_in`` seconds)."""
+    runtime: Runtime = request.app.state.runtime
+    return await runtime.identity.challenge(data.login)
+
+
+@post("/login/eds", opt=public(), status_code=200)
+async def login_eds(request: Req, data: JSONBody[SignedLogin]) -> Session | Response[Any]:
+    """Exchange a signed challenge for an access token; the signer must be the account's holder."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        signature = base64.b64decode(data.signature, validate=True)
+    except (binascii.Error, ValueError):
+        signature = b""
+    verifier = await _verifier(request)
+    return await _attempt(request, str(data.challenge_id), "login_eds",  # type: ignore[no-any-return]
+                          runtime.identity.login_signed(data.challenge_id, signature, client_of(request),
+                                                        verifier))
+
+
+@post("/logout", opt=public(), status_code=204)
+async def logout(request: Req) -> None:
+    """Revoke the bearer token sent with this request (if any); always answers 204."""
+    token = bearer_token(request)
+    if token:
+        runtime: Runtime = request.app.state.runtime
+        await runtime.identity.logout(token)
+
+
+async def _verifier(request: Req) -> Signature:
+    """The deployment's signature adapter: the runtime's if it has one, else built once here."""
+    state = request.app.state
+    found = getattr(state.runtime, "signature", None) or state.get("signature")
+    if found is None:
+        try:
+            found = await adapters.create("signature", state.settings.signature_adapter, state.settings)
+        except ConfigurationError:
+            raise ServiceUnavailableException("EDS sign-in is not configured on this server") from None
+        state["signature"] = found
+    return found  # type: ignore[no-any-return]
+
+
+router = Router(path="/api/v1/auth", route_handlers=[login, challenge, login_eds, logout], tags=["auth"])

@@ -1,42 +1,61 @@
 """The one guard: every route declares its permission; the guard authenticates and decides.
 
 Deny by default: a route without a declared permission never starts (see ``app.check_routes``)
-and would be refused here anyway. 401 means "we don't know who you are"; 403 means "we do, and
-you may not".
+and would be refused here anyway. 401 means "we don't know who you are" (no token, a forged,
+expired or revoked one, or one issued for another audience such as the patient app); 403 means
+"we do, and you may not". Tokens are re-checked on every request, so a suspension or a revoked
+grant is felt at once. Every refusal is written to the audit trail.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from core.principals import Principal
+from host import audit
 from host.pluginapi import Permission
 from host.runtime import Runtime
 
 BEARER = "bearer "
+log = logging.getLogger("shifo.guard")
+Connection = ASGIConnection[Any, Any, Any, Any]
 
 
-def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+def bearer_token(connection: Connection) -> str | None:
     header = connection.headers.get("authorization", "")
     if header[: len(BEARER)].lower() != BEARER:
         return None
     return header[len(BEARER):].strip() or None
 
 
+def client_of(connection: Connection) -> str:
+    return connection.client.host if connection.client else ""
+
+
 def _unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail, headers={"WWW-Authenticate": 'Bearer realm="shifo"'})
 
 
-async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
     permission = handler.opt.get("permission")
     if permission == "public" or connection.scope["path"].startswith("/schema"):
         return
+    state = connection.scope.setdefault("state", {})
+    try:
+        await _decide(connection, permission, connection.app.state.runtime, state)
+    except (NotAuthorizedException, PermissionDeniedException) as refusal:
+        await _audit_refusal(connection, permission, state, refusal)
+        raise
+
+
+async def _decide(connection: Connection, permission: Any, runtime: Runtime, state: dict[str, Any]) -> None:
     if not isinstance(permission, Permission):
         raise PermissionDeniedException("this route declares no permission")
-    runtime: Runtime = connection.app.state.runtime
     token = bearer_token(connection)
     if token is None:
         raise _unauthorized("sign in and send the access token as 'Authorization: Bearer ...'")
@@ -44,13 +63,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     principal = await runtime.identity.authenticate(token, audience)
     if principal is None:
         raise _unauthorized("the access token is invalid, expired or revoked")
-    state = connection.scope.setdefault("state", {})
     state["principal"] = principal
     if principal.kind != permission.principal:
         raise PermissionDeniedException(f"this route is for {permission.principal} accounts")
     if permission.principal != "staff" or not permission.facility_scoped:
         return
-    facility = _facility(connection, principal.grants)
+    facility = state["facility_chosen"] = _facility(connection, principal)
     module = permission.object.split(".", 1)[0]
     roles = principal.roles_at(facility)
     if not roles or not runtime.authorizer.allows(roles, facility, permission.object, permission.action):
@@ -61,11 +79,30 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     state["facility"] = facility
 
 
-def _facility(connection: ASGIConnection[Any, Any, Any, Any], grants: Any) -> str:
+def _facility(connection: Connection, principal: Principal) -> str:
     chosen = connection.headers.get("x-facility")
     if chosen:
+        if len(chosen) > 64 or not chosen.isprintable():
+            raise PermissionDeniedException("the X-Facility header does not name a facility")
         return chosen
-    facilities = {g.facility for g in grants}
+    facilities = {g.facility for g in principal.grants}
     if len(facilities) == 1:
         return facilities.pop()
     raise PermissionDeniedException("choose the facility you act for with the X-Facility header")
+
+
+async def _audit_refusal(connection: Connection, permission: Any, state: dict[str, Any],
+                         refusal: NotAuthorizedException | PermissionDeniedException) -> None:
+    """Record the refusal in its own transaction; a failing audit never turns it into a pass."""
+    runtime: Runtime = connection.app.state.runtime
+    action = f"{permission.object}/{permission.action}" if isinstance(permission, Permission) else "route"
+    item = audit.entry(
+        state.get("principal"), action, facility=state.get("facility_chosen"),
+        object=f"{connection.scope.get('method', '')} {connection.scope['path']}",
+        outcome=f"denied:{refusal.status_code}", detail=refusal.detail,
+        request_id=state.get("request_id"), client=client_of(connection))
+    try:
+        async with runtime.storage.transaction() as tx:
+            await audit.record(tx, item)
+    except Exception:
+        log.exception("could not audit a refusal of %s", connection.scope["path"])

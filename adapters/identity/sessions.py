@@ -1,0 +1,53 @@
+"""Opening a session: the per-user cap and the credential-sharing signal.
+
+Over the cap (``max_sessions``) the *oldest* sessions are revoked rather than the sign-in refused:
+a user who lost a device must still be able to sign in, and the revoked session cannot outlive the
+new one. A sign-in while another live session of the account comes from a different client address
+is recorded in ``session_flags`` for the operator (it is not refused: shared networks and roaming
+phones make false alarms common; a person reviews the signal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from adapters.identity.tables import session_flags, sessions
+from core.clock import utcnow
+from core.ids import new_id
+from core.principals import AUDIENCE
+from ports.identity import Session
+from ports.storage import Transaction
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(tx: Transaction, account: Any, client: str, *, ttl: int, max_sessions: int) -> Session:
+    now = utcnow()
+    client = client[:64]
+    live = (await tx.execute(
+        select(sessions.c.id, sessions.c.client).where(
+            sessions.c.account == account.id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+        .order_by(sessions.c.created_at, sessions.c.id))).all()
+    session_id = new_id()
+    elsewhere = [s for s in live if s.client != client]
+    if elsewhere:
+        other = elsewhere[-1]
+        await tx.execute(session_flags.insert().values(
+            id=new_id(), account=account.id, session=session_id, client=client,
+            other_session=other.id, other_client=other.client, created_at=now))
+    excess = len(live) - max(max_sessions, 1) + 1
+    if excess > 0:
+        oldest = [s.id for s in live[:excess]]
+        await tx.execute(update(sessions).where(sessions.c.id.in_(oldest)).values(revoked_at=now))
+    token = secrets.token_urlsafe(32)
+    await tx.execute(sessions.insert().values(
+        id=session_id, account=account.id, token_hash=digest(token), audience=AUDIENCE[account.kind],
+        client=client, created_at=now, expires_at=now + timedelta(seconds=ttl)))
+    return Session(access_token=token, token_type="Bearer", expires_in=ttl)  # noqa: S106

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Router
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -82,7 +83,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Give every request an id (or keep a sane one the caller sent) and echo it in the answer."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         sent = dict(scope["headers"]).get(b"x-request-id", b"")

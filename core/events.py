@@ -77,3 +77,157 @@ class EntryRecorded(Event, frozen=True, kw_only=True, tag="medcard.entry_recorde
     encounter_id: UUID | None = None
     performed_at: datetime
     summary: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+class EntryCorrected(Event, frozen=True, kw_only=True, tag="medcard.entry_corrected"):
+    """A new version replaced an entry's current one (the old version is kept, superseded)."""
+
+    entry_id: UUID
+    kind: str
+    entry_version: int
+    reason: str
+    author: UUID | None = None
+    encounter_id: UUID | None = None
+    performed_at: datetime
+    summary: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+class EntryEnteredInError(Event, frozen=True, kw_only=True, tag="medcard.entry_entered_in_error"):
+    """An entry was marked "entered in error": it leaves the card but stays in its history."""
+
+    entry_id: UUID
+    kind: str
+    entry_version: int
+    reason: str
+    author: UUID | None = None
+
+
+class CriticalLabValue(Event, frozen=True, kw_only=True, tag="medcard.critical_lab_value"):
+    """A laboratory value beyond its critical limits: the requesting clinician must act now."""
+
+    entry_id: UUID
+    requested_by: UUID
+    test: str
+    loinc: str | None = None
+    value: float
+    unit: str | None = None
+    flag: str  # "LL" below the critical low limit, "HH" above the critical high one
+    performed_at: datetime
+
+
+# --- the electronic polyclinic ---------------------------------------------------------------
+
+
+class VisitOpened(Event, frozen=True, kw_only=True, tag="polyclinic.visit_opened"):
+    """An outpatient visit began (check-in or walk-in); card entries with ``encounter_id`` =
+    ``visit_id`` belong to it."""
+
+    visit_id: UUID
+    patient_id: UUID
+    doctor: UUID
+    slot_id: UUID | None = None
+
+
+class VisitClosed(Event, frozen=True, kw_only=True, tag="polyclinic.visit_closed"):
+    visit_id: UUID
+    patient_id: UUID
+    final_diagnosis: str  # ICD-10
+    closed_by: UUID
+
+
+class ReferralCreated(Event, frozen=True, kw_only=True, tag="polyclinic.referral_created"):
+    """A referral to a hospital: the target facility's hospital module sees a pending admission."""
+
+    referral_id: UUID
+    visit_id: UUID
+    patient_id: UUID
+    to_facility: str
+    diagnosis: str | None = None  # ICD-10
+    reason: str = ""
+
+
+class OrderCreated(Event, frozen=True, kw_only=True, tag="polyclinic.order_created"):
+    """A laboratory (``kind="lab"``) or instrumental examination ordered during a visit."""
+
+    order_id: UUID
+    visit_id: UUID
+    patient_id: UUID
+    kind: str
+    code: str  # LOINC or test name (lab), modality (instrumental)
+
+
+class OrderClosed(Event, frozen=True, kw_only=True, tag="polyclinic.order_closed"):
+    """A result recorded on the card fulfilled the order."""
+
+    order_id: UUID
+    visit_id: UUID
+    entry_id: UUID
+
+
+# --- the electronic hospital -----------------------------------------------------------------
+
+
+class PatientAdmitted(Event, frozen=True, kw_only=True, tag="hospital.admitted"):
+    stay_id: UUID
+    patient_id: UUID
+    ward_id: UUID
+    bed_id: UUID
+    diagnosis: str  # ICD-10 at admission
+    referral_id: UUID | None = None
+    emergency: bool = False
+
+
+class PatientTransferred(Event, frozen=True, kw_only=True, tag="hospital.transferred"):
+    stay_id: UUID
+    patient_id: UUID
+    from_bed: UUID
+    to_ward: UUID
+    to_bed: UUID
+    reason: str = ""
+
+
+class PatientDischarged(Event, frozen=True, kw_only=True, tag="hospital.discharged"):
+    stay_id: UUID
+    patient_id: UUID
+    diagnosis: str  # ICD-10 at discharge
+    outcome: str
+    summary: str = ""
+
+
+# --- the electronic prescription -------------------------------------------------------------
+
+
+class PrescriptionIssued(Event, frozen=True, kw_only=True, tag="erecipe.issued"):
+    """A prescriber signed and issued a prescription (``patient`` is the PINFL)."""
+
+    prescription_id: UUID
+    number: str
+    category: str
+    diagnosis: str  # ICD-10 code
+    prescriber: UUID
+    valid_until: datetime
+    lines: list[dict[str, object]] = msgspec.field(default_factory=list)  # inn, form, strength, quantity
+
+
+class PrescriptionCancelled(Event, frozen=True, kw_only=True, tag="erecipe.cancelled"):
+    prescription_id: UUID
+    number: str
+    reason: str
+    by: UUID
+
+
+class PrescriptionDispensed(Event, frozen=True, kw_only=True, tag="erecipe.dispensed"):
+    """A pharmacist dispensed (part of) a prescription; ``status`` is the prescription's after it."""
+
+    prescription_id: UUID
+    number: str
+    dispense_id: UUID
+    status: str  # partially_dispensed | dispensed
+    by: UUID
+    items: list[dict[str, object]] = msgspec.field(default_factory=list)  # line, inn, quantity, remaining
+
+
+class PrescriptionExpired(Event, frozen=True, kw_only=True, tag="erecipe.expired"):
+    prescription_id: UUID
+    number: str
+    valid_until: datetime

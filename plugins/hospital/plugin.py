@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.hospital import INFO
-from plugins.hospital.api import ModuleController
+from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
+from plugins.hospital import INFO, inbound
+from plugins.hospital.api import ModuleController, StayController, WardController
 
 HERE = Path(__file__).parent
 
@@ -19,14 +19,32 @@ def shifo_module_info() -> ModuleInfo:
 
 @hookimpl
 def shifo_route_handlers() -> list[Any]:
-    return [ModuleController]
+    return [ModuleController, WardController, StayController]
 
 
 @hookimpl
 def shifo_actions() -> list[Action]:
-    return [Action(object="hospital.module", action="read", description="see that the module answers")]
+    return [
+        Action(object="hospital.module", action="read", description="see that the module answers"),
+        Action(object="hospital.ward", action="manage", description="add wards and beds"),
+        Action(object="hospital.ward", action="read", description="see wards, beds and the census"),
+        Action(object="hospital.stay", action="admit", description="admit a patient to a bed"),
+        Action(object="hospital.stay", action="transfer", description="move a patient to another bed"),
+        Action(object="hospital.stay", action="discharge", description="discharge a patient"),
+        Action(object="hospital.stay", action="read", description="read stays, pending admissions, cards"),
+    ]
 
 
 @hookimpl
 def shifo_policies() -> list[PolicyRule]:
     return load_policy(HERE / "policy.csv")
+
+
+@hookimpl
+def shifo_migrations() -> str:
+    return str(HERE / "migrations")
+
+
+@hookimpl
+def shifo_event_handlers() -> list[EventHandler]:
+    return list(inbound.HANDLERS)

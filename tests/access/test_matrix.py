@@ -36,6 +36,19 @@ medcard.instrumental/record    yes     yes       -      -
 medcard.report/read            yes     yes       -      -
 polyclinic.module/read         yes     yes       yes    -
 hospital.module/read           yes     yes       yes    -
+polyclinic.schedule/manage     yes     yes       -      -
+polyclinic.queue/read          yes     yes       yes    -
+polyclinic.appointment/book    yes     yes       yes    -
+polyclinic.visit/open          yes     yes       -      -
+polyclinic.visit/close         yes     yes       -      -
+polyclinic.visit/read          yes     yes       yes    -
+polyclinic.referral/create     yes     yes       -      -
+hospital.ward/manage           yes     yes       -      -
+hospital.ward/read             yes     yes       yes    -
+hospital.stay/admit            yes     yes       -      -
+hospital.stay/transfer         yes     yes       -      -
+hospital.stay/discharge        yes     yes       -      -
+hospital.stay/read             yes     yes       yes    -
 erecipe.module/read            yes     yes       yes    yes
 """
 ROLES = POLICY_TABLE.split()[1:5]

@@ -76,7 +76,8 @@ def shifo_migrations() -> str | None:
     """Return the directory of the module's Alembic revisions, or None if it has no tables.
 
     The module's first revision carries ``branch_labels = ("<module>",)`` and
-    ``depends_on = "h0001"`` (the host's first revision: the outbox). ``shifo migrate`` applies the branches of the enabled modules only.
+    ``depends_on = "h0001"`` (the host's first revision: the outbox). ``shifo migrate`` applies
+    the branches of the enabled modules only.
     """
 
 

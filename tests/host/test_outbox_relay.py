@@ -270,7 +270,7 @@ async def test_handlers_see_a_patients_events_in_commit_order(db_url: str) -> No
 
 async def wait_for_empty_outbox(storage: Storage, within: float = 10) -> None:
     async with asyncio.timeout(within):
-        while (await storage.outbox.lag())[0]:  # noqa: ASYNC110 -- polls the database, not a flag
+        while (await storage.outbox.lag())[0]:
             await asyncio.sleep(0.02)
 
 

@@ -1,0 +1,168 @@
+"""The bare baseline: Litestar + msgspec + asyncpg doing the project's SQL and nothing else.
+
+It serves the same two paths as the project (same URLs, same JSON) and runs the statements the
+project runs for them, minus authentication, authorization and the outbox relay:
+
+- write: in one transaction, read the patient's PINFL, insert the entry, insert an outbox row
+  (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it);
+- read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor).
+
+The database comes from ``BENCH_DSN`` (a plain ``postgresql://`` URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Litestar, Request, get, post
+from litestar.exceptions import NotFoundException
+
+POOL_SIZE = 10  # the project's SQLAlchemy pool: pool_size=10, max_overflow=10, per worker
+VITALS = {"pulse": ("8867-4", "/min"), "temperature": ("8310-5", "Cel"), "spo2": ("59408-5", "%")}
+
+COLUMNS = ("id, entry_id, patient_id, kind, code, data, performed_at, recorded_at, author, role, facility,"
+           " encounter_id, version, status, late, reason, clinical_status, flag")
+SELECT_PINFL = "SELECT pinfl, birth_date FROM medcard_patients WHERE id = $1"
+SELECT_PATIENT = ("SELECT id, pinfl, surname, given_name, patronymic, birth_date, sex, registered_at,"
+                  " registered_by, facility, surname_key, given_key FROM medcard_patients WHERE id = $1")
+INSERT_ENTRY = (f"INSERT INTO medcard_entries ({COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+INSERT_OUTBOX = ("INSERT INTO bench_outbox (event_id, event_type, patient, facility, payload, created_at)"
+                 " VALUES ($1, $2, $3, $4, $5, $6)")
+SELECT_ENTRIES = (f"SELECT {COLUMNS} FROM medcard_entries WHERE patient_id = $1 AND status = 'current'"
+                  " ORDER BY performed_at DESC, id DESC LIMIT $2")
+AUTHOR = uuid.UUID(int=0)
+
+
+class EntryIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: str
+    code: str
+    performed_at: datetime
+    value: float | None = None
+    encounter_id: uuid.UUID | None = None
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID  # the entry (across versions)
+    version_id: uuid.UUID  # this version: the row's id
+    version: int
+    status: str
+    patient_id: uuid.UUID
+    kind: str
+    code: str
+    data: dict[str, Any]
+    performed_at: datetime
+    recorded_at: datetime
+    author: uuid.UUID
+    role: str
+    facility: str
+    encounter_id: uuid.UUID | None
+    late: bool
+    reason: str | None = None
+
+
+def to_entry(row: Any) -> Entry:
+    return Entry(id=row["entry_id"], version_id=row["id"], version=row["version"], status=row["status"],
+                 patient_id=row["patient_id"], kind=row["kind"], code=row["code"], data=row["data"],
+                 performed_at=row["performed_at"], recorded_at=row["recorded_at"], author=row["author"],
+                 role=row["role"], facility=row["facility"], encounter_id=row["encounter_id"],
+                 late=row["late"], reason=row["reason"])
+
+
+class EntryPage(msgspec.Struct, frozen=True):
+    items: list[Entry]
+    next: str | None
+
+
+class EntryRecorded(msgspec.Struct, frozen=True, tag="medcard.entry_recorded", tag_field="type"):
+    id: uuid.UUID
+    version: int
+    occurred_at: datetime
+    patient: str
+    facility: str
+    entry_id: uuid.UUID
+    kind: str
+    author: uuid.UUID
+    encounter_id: uuid.UUID | None
+    performed_at: datetime
+    summary: dict[str, Any]
+
+
+def uuid7() -> uuid.UUID:
+    """Time-ordered ids, as the project uses: they index as well as a sequence."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    return uuid.UUID(int=value | 0b10 << 62 | rand & ((1 << 62) - 1))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb's binary format is a version byte (1) then the JSON text
+    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
+                              encoder=lambda v: b"\x01" + msgspec.json.encode(v),
+                              decoder=lambda b: msgspec.json.decode(b[1:]))
+
+
+async def open_pool(app: Litestar) -> None:
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=POOL_SIZE,
+                                               max_size=2 * POOL_SIZE, init=_init_connection)
+
+
+async def close_pool(app: Litestar) -> None:
+    await app.state.pool.close()
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@post("/api/v1/medcard/patients/{patient_id:uuid}/entries")
+async def record(request: Request[Any, Any, Any], patient_id: uuid.UUID, data: EntryIn) -> Entry:
+    now = datetime.now(UTC)
+    loinc, unit = VITALS[data.code]
+    stored = {"loinc": loinc, "value": data.value, "unit": unit}
+    facility = request.headers.get("x-facility", "")
+    row_id = uuid7()
+    row = {"id": row_id, "entry_id": row_id, "patient_id": patient_id, "kind": data.kind, "code": data.code,
+           "data": stored, "performed_at": data.performed_at, "recorded_at": now, "author": AUTHOR,
+           "role": "doctor", "facility": facility, "encounter_id": data.encounter_id, "version": 1,
+           "status": "current", "late": now - data.performed_at > timedelta(hours=24), "reason": None,
+           "clinical_status": None, "flag": None}
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        patient = await conn.fetchrow(SELECT_PINFL, patient_id)
+        if patient is None:
+            raise NotFoundException(f"no patient {patient_id}")
+        await conn.execute(INSERT_ENTRY, *row.values())
+        event = EntryRecorded(id=uuid7(), version=1, occurred_at=now, patient=patient["pinfl"],
+                              facility=facility, entry_id=row_id, kind=data.kind, author=AUTHOR,
+                              encounter_id=None, performed_at=data.performed_at,
+                              summary={"code": data.code, "status": "current", "version": 1, **stored})
+        await conn.execute(INSERT_OUTBOX, event.id, "medcard.entry_recorded", patient["pinfl"], facility,
+                           msgspec.json.encode(event), now)
+    return to_entry(row)
+
+
+@get("/api/v1/medcard/patients/{patient_id:uuid}/entries")
+async def timeline(request: Request[Any, Any, Any], patient_id: uuid.UUID, limit: int = 50) -> EntryPage:
+    async with request.app.state.pool.acquire() as conn, conn.transaction(readonly=True):
+        if await conn.fetchrow(SELECT_PATIENT, patient_id) is None:
+            raise NotFoundException(f"no patient {patient_id}")
+        rows = await conn.fetch(SELECT_ENTRIES, patient_id, limit + 1)
+    items = [to_entry(r) for r in rows[:limit]]
+    nxt = None
+    if len(rows) > limit:
+        last = items[-1]
+        nxt = base64.urlsafe_b64encode(f"{last.performed_at.isoformat()}|{last.version_id}".encode()).decode()
+    return EntryPage(items=items, next=nxt)
+
+
+app = Litestar(route_handlers=[health, record, timeline], on_startup=[open_pool],
+               on_shutdown=[close_pool], debug=False)

@@ -1,0 +1,98 @@
+"""One measured wrk run with its bookkeeping: rows counted before and after, errors checked.
+
+Rows added must equal the 2xx answers wrk counted, give or take the requests in flight when wrk
+stopped (at most one per connection): wrk closes those connections without counting them, but
+the server may still commit them. Anything else is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+from loadgen import run_wrk
+
+ENTRIES = "SELECT count(*) FROM medcard_entries"
+PENDING = "SELECT count(*) FROM shifo_outbox WHERE delivered_at IS NULL"
+
+
+class Counter:
+    """Counts entries and outbox rows; waits until the server and the relay are quiet."""
+
+    def __init__(self, conn: asyncpg.Connection, outbox: str) -> None:
+        self.conn, self.outbox = conn, outbox
+
+    async def counts(self) -> tuple[int, int, int]:
+        entries = await self.conn.fetchval(ENTRIES)
+        outbox = await self.conn.fetchval(f"SELECT count(*) FROM {self.outbox}")
+        pending = await self.conn.fetchval(PENDING) if self.outbox == "shifo_outbox" else 0
+        return entries, outbox, pending
+
+    async def settle(self, patience: float = 180) -> tuple[int, int, int]:
+        """Counts once nothing changes any more and the relay has delivered everything."""
+        deadline = time.monotonic() + patience
+        last = await self.counts()
+        while True:
+            await asyncio.sleep(0.3)
+            now = await self.counts()
+            if now == last and now[2] == 0:
+                return now
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rows still changing or outbox undelivered after {patience}s: {now}")
+            last = now
+
+
+async def probe(url: str, token: str, facility: str, patient: str, counter: Counter,
+                performed_at: str, seeded: int = 30) -> list[str]:
+    """One POST (201, one entry and one outbox row added) and one GET (200, up to 30 items: at least
+    the ``seeded`` entries plus the probe's own)."""
+    problems = []
+    headers = {"Authorization": f"Bearer {token}", "X-Facility": facility}
+    path = f"{url}/api/v1/medcard/patients/{patient}/entries"
+    before = await counter.settle()
+    async with httpx.AsyncClient(timeout=10) as client:
+        r = await client.post(path, headers=headers, json={
+            "kind": "indicator", "code": "pulse", "value": 72, "performed_at": performed_at})
+        if r.status_code != 201:
+            problems.append(f"probe POST answered {r.status_code}: {r.text[:300]}")
+        after = await counter.settle()
+        if (after[0] - before[0], after[1] - before[1]) != (1, 1):
+            problems.append(f"probe POST added {after[0] - before[0]} entries, "
+                            f"{after[1] - before[1]} outbox rows (want 1, 1)")
+        r = await client.get(path, headers=headers, params={"limit": 30})
+        items = len(r.json().get("items", [])) if r.status_code == 200 else -1
+        if not min(30, seeded + 1) <= items <= 30:
+            problems.append(f"probe GET answered {r.status_code} with {items} items "
+                            f"(want {min(30, seeded + 1)} to 30)")
+    return problems
+
+
+async def measured(wrk: str, url: str, path: str, connections: int, *, warmup: float, duration: float,
+                   counter: Counter, **wrk_args: Any) -> dict[str, Any]:
+    """Warm up, then measure; returns wrk's figures, the row counts and any problems found."""
+    mode = "post" if path == "write" else "get"
+    if warmup > 0:
+        await run_wrk(wrk, url, mode, connections=connections, seconds=warmup, **wrk_args)
+    before = await counter.settle()
+    result: dict[str, Any] = await run_wrk(wrk, url, mode, connections=connections, seconds=duration,
+                                           **wrk_args)
+    result["relay_pending_at_end"] = (await counter.counts())[2]
+    after = await counter.settle()
+    added, outbox_added = after[0] - before[0], after[1] - before[1]
+    result.update(rows_added=added, outbox_added=outbox_added)
+    problems = []
+    if result["errors"]:
+        socket = result["connect"] + result["read"] + result["write"]
+        problems.append(f"{result['errors']} errors (non-2xx {result['status']}, socket {socket}, "
+                        f"timeout {result['timeout']})")
+    expected = result["ok"] if mode == "post" else 0
+    if not 0 <= added - expected <= (connections if mode == "post" else 0):
+        problems.append(f"{added} entries added for {expected} successful {mode.upper()}s")
+    if outbox_added != added:
+        problems.append(f"{outbox_added} outbox rows added for {added} entries")
+    result["in_flight"] = added - expected
+    result["problems"] = problems
+    return result

@@ -2,22 +2,42 @@
 
 An entry is written with :func:`record` inside the transaction of the change it records, so the
 change and its entry commit together or not at all (modules use ``ctx.audit(tx, ...)``). Entries
-are numbered 1, 2, 3... without gaps and each stores ``hash = sha256(canonical content, which
-includes its seq and the previous entry's hash)``. Appends are serialized (PostgreSQL: a
-transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE`` already admits one writer), so the
-chain follows commit order. Triggers refuse UPDATE and DELETE (migration ``h0003``).
-:func:`verify` (``shifo audit verify``) walks the chain and names the first entry altered, inserted
-or removed. The chain proves nothing about its own tail: record the head it reports elsewhere.
+form :data:`CHAINS` independent hash chains, so audited requests serialize only when they share a
+chain: an entry goes to the chain of its patient (else its actor, login, request id or client),
+so one patient's accesses normally stay in one chain; every later entry of the same transaction
+follows the first one into its chain, so a transaction holds one chain and two cannot deadlock.
+In a chain, entries are numbered 1, 2, 3... without gaps and ``hash = sha256(canonical content,
+which includes chain, seq and the previous entry's hash)``. Appends to a chain are serialized
+(PostgreSQL: a transaction-scoped advisory lock per chain; SQLite: ``BEGIN IMMEDIATE`` already
+admits one writer), so each chain follows commit order. Triggers refuse UPDATE and DELETE
+(migration ``h0003``). :func:`verify` (``shifo audit verify``) walks every chain and names the
+first entry altered, inserted or removed in each. A chain proves nothing about its own tail:
+record the heads (or their :attr:`Report.root`) it reports elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import msgspec
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+)
 
 from core.clock import utcnow
 from core.principals import Principal
@@ -26,11 +46,13 @@ from ports.storage import Storage, Transaction
 
 metadata = MetaData()
 GENESIS = "0" * 64
-_LOCK_KEY = 0x5348_4946_4F41  # "SHIFOA": the chain head
+CHAINS = 32  # fixed: verify checks every entry against it; more chains, less waiting
+_LOCK_BASE = 0x5348_4946_4F41_0000  # "SHIFOA" << 16; + chain: that chain's head
 
 audit_log = Table(
     "shifo_audit",
     metadata,
+    Column("chain", SmallInteger, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", String(36)),  # account id
@@ -47,10 +69,13 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
-Index("ix_shifo_audit_patient", audit_log.c.patient, audit_log.c.seq)
+Index("ix_shifo_audit_patient", audit_log.c.patient, audit_log.c.at)
 _FIELDS = ("actor", "login", "role", "facility", "patient", "action", "object", "outcome",
            "request_id", "client", "detail")
 _SIZES = {n: t.length or 500 for n in _FIELDS if isinstance(t := audit_log.c[n].type, String)}
+# a shared proxy address would funnel all anonymous callers into one chain: request id first
+_CHAIN_KEYS = ("patient", "actor", "login", "request_id", "client")
+_chain_of_tx: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +93,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Recorded(AuditEntry, frozen=True, kw_only=True):
+    chain: int
     seq: int
     at: datetime
 
@@ -83,89 +109,138 @@ def entry(principal: Principal | None, action: str, **fields: Any) -> AuditEntry
     return AuditEntry(action=action, **fields)
 
 
-def _content(seq: int, at: datetime, values: dict[str, str | None], prev: str) -> bytes:
+def chain_of(values: Mapping[str, str | None]) -> int:
+    """The chain an entry goes to when it is the first of its transaction: stable per patient."""
+    key = next((v for n in _CHAIN_KEYS if (v := values.get(n))), "")
+    return zlib.crc32(key.encode()) % CHAINS
+
+
+def _content(chain: int, seq: int, at: datetime, values: dict[str, str | None], prev: str) -> bytes:
     stamp = at.astimezone(UTC).isoformat(timespec="microseconds")
-    return msgspec.json.encode([seq, stamp, *(values[n] for n in _FIELDS), prev])
+    return msgspec.json.encode([chain, seq, stamp, *(values[n] for n in _FIELDS), prev])
 
 
-def digest(seq: int, at: datetime, values: dict[str, str | None], prev: str) -> str:
-    return hashlib.sha256(_content(seq, at, values, prev)).hexdigest()
+def digest(chain: int, seq: int, at: datetime, values: dict[str, str | None], prev: str) -> str:
+    return hashlib.sha256(_content(chain, seq, at, values, prev)).hexdigest()
 
 
-async def record(tx: Transaction, item: AuditEntry) -> int:
-    """Append ``item`` in ``tx`` (which must be a write transaction); returns its seq."""
-    if tx.dialect == "postgresql":
-        await tx.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
-    head = (await tx.execute(select(audit_log.c.seq, audit_log.c.hash)
-                             .order_by(audit_log.c.seq.desc()).limit(1))).first()
-    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+async def record(tx: Transaction, item: AuditEntry) -> tuple[int, int]:
+    """Append ``item`` in ``tx`` (which must be a write transaction); returns its (chain, seq).
+
+    Call it late in the transaction: on PostgreSQL the chain stays locked until commit."""
     values = {n: (None if v is None else str(v)[: _SIZES[n]]) for n in _FIELDS
               for v in (getattr(item, n),)}
+    chain = _sticky_chain(tx, values)
+    if tx.dialect == "postgresql":  # re-entrant; taken again in case a savepoint released it
+        await tx.execute(select(func.pg_advisory_xact_lock(_LOCK_BASE + chain)))
+    head = (await tx.execute(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == chain)
+                             .order_by(audit_log.c.seq.desc()).limit(1))).first()
+    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     at = utcnow()
-    await tx.execute(audit_log.insert().values(seq=seq, at=at, prev_hash=prev,
-                                               hash=digest(seq, at, values, prev), **values))
-    return seq
+    await tx.execute(audit_log.insert().values(chain=chain, seq=seq, at=at, prev_hash=prev,
+                                               hash=digest(chain, seq, at, values, prev), **values))
+    return chain, seq
+
+
+def _sticky_chain(tx: Transaction, values: dict[str, str | None]) -> int:
+    try:
+        return _chain_of_tx.setdefault(tx, chain_of(values))
+    except TypeError:  # a transaction object that takes no weak reference: no stickiness
+        return chain_of(values)
 
 
 async def accesses(tx: Transaction, patient: str, *, limit: int = 200) -> list[Recorded]:
     """Who touched this patient's record: the newest entries first."""
-    rows = await tx.execute(select(audit_log).where(audit_log.c.patient == patient)
-                            .order_by(audit_log.c.seq.desc()).limit(limit))
-    return [Recorded(seq=r.seq, at=r.at, **{n: getattr(r, n) for n in _FIELDS}) for r in rows]
+    c = audit_log.c
+    rows = await tx.execute(select(audit_log).where(c.patient == patient)
+                            .order_by(c.at.desc(), c.chain.desc(), c.seq.desc()).limit(limit))
+    return [Recorded(chain=r.chain, seq=r.seq, at=r.at, **{n: getattr(r, n) for n in _FIELDS})
+            for r in rows]
 
 
 class Finding(msgspec.Struct, frozen=True):
+    chain: int
     seq: int
     problem: str  # altered | inserted | removed | broken
     detail: str
 
 
+class Head(msgspec.Struct, frozen=True):
+    chain: int
+    seq: int  # the last entry verified
+    hash: str
+
+
 class Report(msgspec.Struct, frozen=True):
-    entries: int
-    head_seq: int
-    head_hash: str
-    first_bad: Finding | None = None
+    entries: int  # verified, in every chain
+    heads: list[Head]  # per chain that has entries, in chain order
+    findings: list[Finding]  # the first bad entry of each broken chain, in chain order
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None
+        return not self.findings
+
+    @property
+    def first_bad(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+    @property
+    def root(self) -> str:
+        """One hash over every head: the value to record elsewhere to pin the tails."""
+        return hashlib.sha256(msgspec.json.encode([[h.chain, h.seq, h.hash] for h in self.heads])).hexdigest()
+
+
+class _Walk:
+    """One chain being verified: the last good entry, its hash and the one before it."""
+
+    def __init__(self, chain: int) -> None:
+        self.chain, self.last_seq, self.expected, self.before = chain, 0, GENESIS, GENESIS
+        self.bad: Finding | None = None
 
 
 async def verify(storage: Storage, *, batch: int = 1000) -> Report:
-    """Walk the whole chain in seq order; stop at the first entry that breaks it."""
-    count, last_seq, expected, before = 0, 0, GENESIS, GENESIS
-    cursor: int | None = None
+    """Walk every chain in (chain, seq) order; in each, stop at the first entry that breaks it."""
+    count, walks, c = 0, list[_Walk](), audit_log.c
+    page = select(audit_log).order_by(c.chain, c.seq).limit(batch)
     async with storage.transaction(readonly=True) as tx:
+        stmt = page
         while True:
-            stmt = select(audit_log).order_by(audit_log.c.seq).limit(batch)
-            if cursor is not None:
-                stmt = stmt.where(audit_log.c.seq > cursor)
             rows = (await tx.execute(stmt)).all()
             for r in rows:
-                found = _check(r, last_seq, expected, before)
-                if found:
-                    return Report(count, last_seq, expected, found)
-                count, last_seq, before, expected = count + 1, r.seq, expected, r.hash
+                if not walks or walks[-1].chain != r.chain:
+                    walks.append(_Walk(r.chain))
+                w = walks[-1]
+                if w.bad is None:
+                    w.bad = _check(r, w)
+                    if w.bad is None:
+                        count, w.last_seq, w.before, w.expected = count + 1, r.seq, w.expected, r.hash
             if len(rows) < batch:
-                return Report(count, last_seq, expected, None)
-            cursor = rows[-1].seq
+                break
+            last = rows[-1]
+            stmt = page.where(or_(c.chain > last.chain, and_(c.chain == last.chain, c.seq > last.seq)))
+    return Report(count, [Head(w.chain, w.last_seq, w.expected) for w in walks if w.last_seq],
+                  [w.bad for w in walks if w.bad])
 
 
-def _check(r: Any, last_seq: int, expected: str, before: str) -> Finding | None:
+def _check(r: Any, w: _Walk) -> Finding | None:
+    chain, last_seq = r.chain, w.last_seq
+    if not 0 <= chain < CHAINS:
+        return Finding(chain, r.seq, "inserted", f"chain {chain} is not one of the {CHAINS} chains")
     if r.seq <= last_seq:
-        return Finding(r.seq, "inserted", f"entry {r.seq} precedes the first entry")
+        return Finding(chain, r.seq, "inserted", f"entry {r.seq} precedes the first entry")
     if r.seq > last_seq + 1:
         gap = f"{last_seq + 1}" if r.seq == last_seq + 2 else f"{last_seq + 1}..{r.seq - 1}"
-        return Finding(last_seq + 1, "removed", f"entries {gap} are missing before entry {r.seq}")
+        return Finding(chain, last_seq + 1, "removed", f"entries {gap} are missing before entry {r.seq}")
     values = {n: getattr(r, n) for n in _FIELDS}
-    if digest(r.seq, r.at, values, r.prev_hash) != r.hash:
-        if last_seq and digest(r.seq - 1, r.at, values, r.prev_hash) == r.hash:
-            return Finding(last_seq, "inserted", f"entry {last_seq} was inserted: the entries after it "
-                           "were renumbered to make room")
-        return Finding(r.seq, "altered", f"entry {r.seq} no longer matches its hash (altered or forged)")
-    if r.prev_hash != expected:
-        if r.prev_hash == before and last_seq:
-            return Finding(last_seq, "inserted", f"entry {last_seq} was inserted: entry {r.seq} "
-                           f"follows the entry before it")
-        return Finding(r.seq, "broken", f"entry {r.seq} does not follow entry {last_seq}")
+    if digest(chain, r.seq, r.at, values, r.prev_hash) != r.hash:
+        if last_seq and digest(chain, r.seq - 1, r.at, values, r.prev_hash) == r.hash:
+            return Finding(chain, last_seq, "inserted", f"entry {last_seq} was inserted: the entries "
+                           "after it were renumbered to make room")
+        return Finding(chain, r.seq, "altered",
+                       f"entry {r.seq} no longer matches its hash (altered or forged)")
+    if r.prev_hash != w.expected:
+        if r.prev_hash == w.before and last_seq:
+            return Finding(chain, last_seq, "inserted", f"entry {last_seq} was inserted: entry {r.seq} "
+                           "follows the entry before it")
+        return Finding(chain, r.seq, "broken", f"entry {r.seq} does not follow entry {last_seq}")
     return None

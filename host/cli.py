@@ -152,13 +152,15 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
     async with opened(settings) as rt:
         report = await audit.verify(rt.storage)
-    if report.first_bad is None:
-        print(f"audit chain intact: {report.entries} entries; head {report.head_seq} {report.head_hash}")
-        return 0
-    bad = report.first_bad
-    print(f"audit chain BROKEN at entry {bad.seq} ({bad.problem}): {bad.detail}; "
-          f"{report.entries} entries verified before it", file=sys.stderr)
-    return 3
+    for bad in report.findings:
+        print(f"audit chain {bad.chain} BROKEN at entry {bad.seq} ({bad.problem}): {bad.detail}",
+              file=sys.stderr)
+    state = "intact" if report.ok else f"BROKEN in {len(report.findings)} chain(s), verified"
+    print(f"audit trail {state}: {report.entries} entries in {len(report.heads)} chain(s); "
+          f"root {report.root}", file=sys.stdout if report.ok else sys.stderr)
+    for head in report.heads:
+        print(f"  chain {head.chain}: head {head.seq} {head.hash}")
+    return 0 if report.ok else 3
 
 
 # --- parsing ----------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ QUALIFIED = {"number": "DIP-2019-0042", "issuer": "Tashkent Medical Academy", "i
 
 async def audit_actions(s: Any) -> list[tuple[str, str | None, str]]:
     async with opened(s) as rt, rt.storage.transaction(readonly=True) as tx:
-        rows = await tx.execute(select(audit_log).order_by(audit_log.c.seq))
+        c = audit_log.c
+        rows = await tx.execute(select(audit_log).order_by(c.at, c.chain, c.seq))
         return [(r.action, r.login, r.outcome) for r in rows if r.action.startswith("admin.")]
 
 

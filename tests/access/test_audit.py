@@ -15,17 +15,23 @@ from sqlalchemy.exc import DBAPIError
 from host import audit
 from host.audit import AuditEntry, audit_log
 from host.settings import ALL_MODULES
-from tests.access.world import app, bearer, facilities, settings, staff, token
+from tests.access.world import app, bearer, facilities, pinfl, settings, staff, token
 from tests.conftest import PG_DSN
 from tests.support import PASSWORD, opened
+
+PATIENT = "31505850000017"
+CHAIN = audit.chain_of({"patient": PATIENT})
+AT = f"chain = {CHAIN} AND seq"  # WHERE {AT} = 3: the patient's third entry
+OTHER = next(p for n in range(1, 99) if audit.chain_of({"patient": (p := pinfl(n))}) != CHAIN)
 
 
 async def entries(s: Any) -> list[Any]:
     async with opened(s) as rt, rt.storage.transaction(readonly=True) as tx:
-        return list((await tx.execute(select(audit_log).order_by(audit_log.c.seq))).all())
+        c = audit_log.c
+        return list((await tx.execute(select(audit_log).order_by(c.at, c.chain, c.seq))).all())
 
 
-async def append(s: Any, n: int, patient: str = "31505850000017") -> None:
+async def append(s: Any, n: int, patient: str = PATIENT) -> None:
     async with opened(s) as rt:
         for i in range(n):
             async with rt.storage.transaction() as tx:
@@ -70,27 +76,82 @@ async def test_entry_commits_or_vanishes_with_its_transaction(db_url: str) -> No
                 raise RuntimeError("the write failed")
     assert await entries(s) == []
     await append(s, 2)
-    await append(s, 1, patient="other")
+    await append(s, 1, patient=OTHER)
+    await append(s, 1)
     async with opened(s) as rt, rt.storage.transaction(readonly=True) as tx:
-        who = await audit.accesses(tx, "31505850000017")
-    assert [e.seq for e in who] == [2, 1] and who[0].role == "doctor" and who[0].client == "10.0.0.1"
+        who = await audit.accesses(tx, PATIENT)
+    assert [(e.chain, e.seq) for e in who] == [(CHAIN, 3), (CHAIN, 2), (CHAIN, 1)]  # one chain per patient
+    assert who[0].role == "doctor" and who[0].client == "10.0.0.1" and who[0].at >= who[1].at
 
 
-async def test_concurrent_appends_keep_one_chain(db_url: str) -> None:
+async def test_concurrent_appends_keep_every_chain_whole(db_url: str) -> None:
     s = settings(db_url)
     async with opened(s) as rt:
         async def one(i: int) -> None:
-            async with rt.storage.transaction() as tx:
-                await audit.record(tx, AuditEntry(action="test/append", object=str(i)))
+            async with rt.storage.transaction() as tx:  # a third share one patient, so one chain
+                await audit.record(tx, AuditEntry(action="test/append", object=str(i),
+                                                  patient=PATIENT if i % 3 == 0 else pinfl(i)))
                 await asyncio.sleep(0.001)  # hold the transaction open a moment
 
         await asyncio.gather(*(one(i) for i in range(25)))
     report = await verify(s)
-    assert report.ok and report.entries == 25 and report.head_seq == 25
+    assert report.ok and report.entries == 25 and sum(h.seq for h in report.heads) == 25
+    assert next(h.seq for h in report.heads if h.chain == CHAIN) >= 9 and len(report.heads) > 1
 
 
-@pytest.mark.parametrize("statement", ["UPDATE shifo_audit SET outcome = 'ok' WHERE seq = 2",
-                                       "DELETE FROM shifo_audit WHERE seq = 2"])
+def _spread(n: int) -> list[str]:
+    """``n`` patients whose entries go to ``n`` different chains."""
+    found: dict[int, str] = {}
+    for i in range(1, 1000):
+        found.setdefault(audit.chain_of({"patient": pinfl(i)}), pinfl(i))
+        if len(found) == n:
+            return list(found.values())
+    raise AssertionError("not enough chains")
+
+
+@pytest.mark.postgres
+async def test_audited_writes_for_different_patients_run_side_by_side(pg_url: str) -> None:
+    """20 transactions, each holding its chain for 0.25 s: one lock for all would take 5 s."""
+    s = settings(pg_url)
+    async with opened(s) as rt:
+        async def one(patient: str) -> None:
+            async with rt.storage.transaction() as tx:
+                await audit.record(tx, AuditEntry(action="medcard.entry/record", patient=patient))
+                await asyncio.sleep(0.25)
+
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(20):
+            await asyncio.gather(*(one(p) for p in _spread(20)))
+        elapsed = asyncio.get_running_loop().time() - started
+    assert elapsed < 2.5, f"the writes waited for each other: {elapsed:.2f} s"
+    report = await verify(s)
+    assert report.ok and report.entries == 20 and len(report.heads) == 20
+    assert {h.seq for h in report.heads} == {1}
+
+
+@pytest.mark.postgres
+async def test_a_transaction_keeps_to_one_chain_so_two_never_deadlock(pg_url: str) -> None:
+    """Two transactions auditing the same two patients in opposite order: with a lock per
+    patient's chain each would wait for the other; the second entry follows the first instead."""
+    s = settings(pg_url)
+    a, b = _spread(2)
+    async with opened(s) as rt:
+        async def both(first: str, second: str) -> list[tuple[int, int]]:
+            async with rt.storage.transaction() as tx:
+                one = await audit.record(tx, AuditEntry(action="medcard.patient/search", patient=first))
+                await asyncio.sleep(0.2)
+                return [one, await audit.record(tx, AuditEntry(action="medcard.patient/search",
+                                                               patient=second))]
+
+        async with asyncio.timeout(20):
+            got = await asyncio.gather(both(a, b), both(b, a))
+    assert got == [[(audit.chain_of({"patient": a}), 1), (audit.chain_of({"patient": a}), 2)],
+                   [(audit.chain_of({"patient": b}), 1), (audit.chain_of({"patient": b}), 2)]]
+    assert (await verify(s)).entries == 4
+
+
+@pytest.mark.parametrize("statement", [f"UPDATE shifo_audit SET outcome = 'ok' WHERE {AT} = 2",
+                                       f"DELETE FROM shifo_audit WHERE {AT} = 2"])
 async def test_entries_cannot_be_changed_or_removed(db_url: str, statement: str) -> None:
     s = settings(db_url)
     await append(s, 3)
@@ -127,40 +188,57 @@ async def _tamper(db_url: str, *statements: str) -> None:
         await conn.close()
 
 
+COLUMNS = ", ".join(c.name for c in audit_log.columns)
 TAMPERING = {
-    "altered": (["UPDATE shifo_audit SET outcome = 'denied:403' WHERE seq = 3"], 3, "altered"),
-    "removed": (["DELETE FROM shifo_audit WHERE seq = 3"], 3, "removed"),
-    "appended": (["INSERT INTO shifo_audit SELECT 6, at, actor, login, role, facility, patient, action,"
-                  " object, 'ok', request_id, client, detail,"
-                  " (SELECT hash FROM shifo_audit WHERE seq = 5), hash FROM shifo_audit WHERE seq = 5"],
-                 6, "altered"),
+    "altered": ([f"UPDATE shifo_audit SET outcome = 'denied:403' WHERE {AT} = 3"], 3, "altered"),
+    "removed": ([f"DELETE FROM shifo_audit WHERE {AT} = 3"], 3, "removed"),
+    # a copy of entry 5 as entry 6, following it (prev_hash = its hash), its hash unchanged
+    "appended": ([f"INSERT INTO shifo_audit ({COLUMNS}) SELECT "
+                  f"{COLUMNS.replace('seq,', '6,').replace('prev_hash,', 'hash,')} "
+                  f"FROM shifo_audit WHERE {AT} = 5"], 6, "altered"),
     # the stealthiest insertion: renumber the later entries to make room, forge a well-formed entry
-    "inserted": (["UPDATE shifo_audit SET seq = seq + 10 WHERE seq >= 3",
-                  "UPDATE shifo_audit SET seq = seq - 9 WHERE seq >= 13"], 3, "inserted"),
+    "inserted": ([f"UPDATE shifo_audit SET seq = seq + 10 WHERE {AT} >= 3",
+                  f"UPDATE shifo_audit SET seq = seq - 9 WHERE {AT} >= 13"], 3, "inserted"),
 }
+
+
+async def _forge(s: Any, chain: int, seq: int, prev: str) -> None:
+    """Insert a well-formed entry: right chain, seq, prev_hash and hash (INSERT is not refused)."""
+    forged = AuditEntry(action="medcard.entry/read", login="intruder", patient=PATIENT)
+    values = {n: getattr(forged, n) for n in audit._FIELDS}
+    at = (await entries(s))[0].at
+    async with opened(s) as rt, rt.storage.transaction() as tx:
+        await tx.execute(audit_log.insert().values(chain=chain, seq=seq, at=at, prev_hash=prev,
+                                                   hash=audit.digest(chain, seq, at, values, prev), **values))
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 async def test_verify_names_the_first_tampered_entry(db_url: str, case: str) -> None:
     s = settings(db_url)
     await append(s, 5)
+    await append(s, 3, patient=OTHER)  # another chain, left alone
     assert (await verify(s)).ok
     statements, seq, problem = TAMPERING[case]
     await _tamper(db_url, *statements)
     if case == "inserted":
-        forged = AuditEntry(action="medcard.entry/read", login="intruder", patient="31505850000017")
-        async with opened(s) as rt:  # a well-formed entry with the right seq, prev_hash and hash
-            rows = await entries(s)
-            prev = next(r.hash for r in rows if r.seq == 2)
-            values = {n: getattr(forged, n) for n in audit._FIELDS}
-            at = rows[0].at
-            async with rt.storage.transaction() as tx:
-                await tx.execute(audit_log.insert().values(seq=3, at=at, prev_hash=prev,
-                                                           hash=audit.digest(3, at, values, prev), **values))
+        await _forge(s, CHAIN, 3, next(r.hash for r in await entries(s) if (r.chain, r.seq) == (CHAIN, 2)))
     report = await verify(s)
-    assert report.first_bad is not None, case
-    assert (report.first_bad.seq, report.first_bad.problem) == (seq, problem), report.first_bad
-    assert report.entries == (seq if case == "inserted" else seq - 1)  # the forged entry itself looks fine
+    assert report.first_bad is not None and len(report.findings) == 1, case
+    bad = report.first_bad
+    assert (bad.chain, bad.seq, bad.problem) == (CHAIN, seq, problem), bad
+    # the chain's entries before it, the other chain's 3 (the forged entry itself looks fine)
+    assert report.entries == 3 + (seq if case == "inserted" else seq - 1)
+    other = audit.chain_of({"patient": OTHER})
+    assert [(h.chain, h.seq) for h in report.heads if h.chain == other] == [(other, 3)]
+
+
+async def test_verify_refuses_an_entry_outside_the_chains(db_url: str) -> None:
+    s = settings(db_url)
+    await append(s, 2)
+    await _forge(s, audit.CHAINS, 1, audit.GENESIS)  # a well-formed chain of its own
+    report = await verify(s)
+    assert [(f.chain, f.seq, f.problem) for f in report.findings] == [(audit.CHAINS, 1, "inserted")]
+    assert report.entries == 2
 
 
 @pytest.mark.postgres
@@ -200,7 +278,11 @@ async def test_shifo_audit_verify_names_the_entry(db_url: str, monkeypatch: Any,
     await append(s, 4)
     monkeypatch.setenv("SHIFO_DATABASE_URL", db_url)
     assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 0
-    assert "intact: 4 entries" in capsys.readouterr().out
-    await _tamper(db_url, "UPDATE shifo_audit SET login = 'nobody' WHERE seq = 2")
+    await append(s, 1, patient=OTHER)
+    out = capsys.readouterr().out
+    assert "intact: 4 entries in 1 chain" in out and f"chain {CHAIN}: head 4 " in out
+    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 0
+    assert "intact: 5 entries in 2 chain(s)" in capsys.readouterr().out
+    await _tamper(db_url, f"UPDATE shifo_audit SET login = 'nobody' WHERE {AT} = 2")
     assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 3
-    assert "BROKEN at entry 2 (altered)" in capsys.readouterr().err
+    assert f"chain {CHAIN} BROKEN at entry 2 (altered)" in capsys.readouterr().err

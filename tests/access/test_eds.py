@@ -71,7 +71,7 @@ async def test_signed_challenge_signs_in_once_and_only_for_the_holder(db_url: st
         assert (await client.post(SIGNED, json=late)).status_code == 401  # expired
     async with opened(s) as rt, rt.storage.transaction(readonly=True) as tx:
         rows = await tx.execute(select(audit_log.c.outcome).where(audit_log.c.action == "auth/login_eds")
-                                .order_by(audit_log.c.seq))
+                                .order_by(audit_log.c.at, audit_log.c.chain, audit_log.c.seq))
         outcomes = [r.outcome for r in rows]
     assert outcomes == ["ok"] + ["failed"] * 7  # every attempt is audited, won or lost
 

@@ -117,7 +117,7 @@ async def test_events_failed_and_retry_and_audit_verify(tmp_path: Path) -> None:
     assert (await asyncio.to_thread(shifo, tmp_path, "migrate", **env)).returncode == 0
     empty, none, audit = await asyncio.gather(
         run("failed"), run("retry"), asyncio.to_thread(shifo, tmp_path, "audit", "verify", **env))
-    assert audit.returncode == 0 and "audit chain intact: 0 entries" in audit.stdout, audit.stderr
+    assert audit.returncode == 0 and "audit trail intact: 0 entries" in audit.stdout, audit.stderr
     assert empty.returncode == 0 and "no parked deliveries" in empty.stdout
     assert none.returncode == 0 and "re-queued 0" in none.stdout
 

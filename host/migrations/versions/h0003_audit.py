@@ -1,4 +1,4 @@
-"""The audit trail: append-only, hash-chained entries (``host.audit``).
+"""The audit trail: append-only entries in independent hash chains, keyed (chain, seq) (``host.audit``).
 
 Triggers refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) on every database, even for the
 table's owner; on PostgreSQL the privileges are revoked as well. In production run the application
@@ -43,6 +43,7 @@ SQLITE_DOWN = ["DROP TRIGGER IF EXISTS shifo_audit_no_update", "DROP TRIGGER IF 
 def upgrade() -> None:
     op.create_table(
         "shifo_audit",
+        sa.Column("chain", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("at", ts, nullable=False),
         sa.Column("actor", sa.String(36)),
@@ -59,7 +60,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
     )
-    op.create_index("ix_shifo_audit_patient", "shifo_audit", ["patient", "seq"])
+    op.create_index("ix_shifo_audit_patient", "shifo_audit", ["patient", "at"])
     pg = op.get_bind().dialect.name == "postgresql"
     for statement in PG_UP if pg else SQLITE_UP:
         op.execute(statement)

@@ -8,6 +8,8 @@ Only the four clinical roles may appear in a module's policy.
 
 from __future__ import annotations
 
+import logging
+
 import casbin
 from casbin.model import Model
 
@@ -41,6 +43,9 @@ class Authorizer:
         model = Model()
         model.load_model_from_text(MODEL)
         self.enforcer = casbin.Enforcer(model)
+        # Casbin logs every decision; refusals are in our audit trail, so keep only its errors
+        logging.getLogger("casbin").setLevel(logging.ERROR)
+        self._decisions: dict[tuple[frozenset[str], str, str, str], bool] = {}
         for info, rules in policies:
             for rule in rules:
                 self._check_rule(info, rule)
@@ -71,7 +76,14 @@ class Authorizer:
                 f"module {info.name!r} grants {rule.object}/{rule.action}, which no module declares")
 
     def allows(self, roles: set[str], facility: str, obj: str, act: str) -> bool:
-        return any(self.enforcer.enforce(role, facility, obj, act) for role in roles)
+        # the policy is fixed once the app starts, so each decision is computed once
+        key = (frozenset(roles), facility, obj, act)
+        decided = self._decisions.get(key)
+        if decided is None:
+            decided = any(self.enforcer.enforce(role, facility, obj, act) for role in roles)
+            if len(self._decisions) < 100_000:
+                self._decisions[key] = decided
+        return decided
 
     def roles_for(self, obj: str, act: str) -> set[str]:
         """Which clinical roles hold (obj, act): the route table's documentation and tests."""

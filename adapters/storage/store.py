@@ -71,6 +71,10 @@ class SqlStorage:
         async with self.engine.connect() as conn:
             if readonly and self.dialect == "sqlite":
                 conn = await conn.execution_options(sqlite_begin="DEFERRED")
+            elif readonly:
+                # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
+                # needs no BEGIN/COMMIT round trips: one statement, one round trip
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with conn.begin():
                 tx = SqlTransaction(conn)
                 yield tx

@@ -1,11 +1,16 @@
 """The bare baseline: Litestar + msgspec + asyncpg doing the project's SQL and nothing else.
 
-It serves the same two paths as the project (same URLs, same JSON) and runs the statements the
-project runs for them, minus authentication, authorization and the outbox relay:
+It serves the same two paths as the project (same URLs, same JSON) and runs the same inserts and
+selects the project runs for them, written by hand without the project's layers (no SQLAlchemy,
+no pluggy, no Casbin, no relay):
 
+- both: look the bearer token up (the identity adapter's query), check the module is installed at
+  the facility, and append an audit entry to its hash chain (per-chain advisory lock, head, insert);
 - write: in one transaction, read the patient's PINFL, insert the entry, insert an outbox row
-  (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it);
-- read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor).
+  (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it) and
+  the audit entry (into ``bench_audit``, a copy of the audit trail's shape);
+- read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor), and
+  the audit entry.
 
 The database comes from ``BENCH_DSN`` (a plain ``postgresql://`` URL).
 """
@@ -13,16 +18,18 @@ The database comes from ``BENCH_DSN`` (a plain ``postgresql://`` URL).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
 POOL_SIZE = 10  # the project's SQLAlchemy pool: pool_size=10, max_overflow=10, per worker
 VITALS = {"pulse": ("8867-4", "/min"), "temperature": ("8310-5", "Cel"), "spo2": ("59408-5", "%")}
@@ -38,7 +45,48 @@ INSERT_OUTBOX = ("INSERT INTO bench_outbox (event_id, event_type, patient, facil
                  " VALUES ($1, $2, $3, $4, $5, $6)")
 SELECT_ENTRIES = (f"SELECT {COLUMNS} FROM medcard_entries WHERE patient_id = $1 AND status = 'current'"
                   " ORDER BY performed_at DESC, id DESC LIMIT $2")
-AUTHOR = uuid.UUID(int=0)
+SELECT_PRINCIPAL = (
+    "SELECT accounts.id, accounts.kind, accounts.login, accounts.full_name, accounts.pinfl,"
+    " sessions.id AS session_id, grants.facility, grants.role FROM accounts"
+    " JOIN sessions ON sessions.account = accounts.id"
+    " LEFT OUTER JOIN grants ON grants.account = accounts.id AND grants.revoked_at IS NULL"
+    " WHERE sessions.token_hash = $1 AND sessions.audience = $2 AND sessions.revoked_at IS NULL"
+    " AND sessions.expires_at > $3 AND accounts.status = $4")
+SELECT_MODULE = ("SELECT module FROM facility_modules WHERE facility = $1 AND module = $2"
+                 " AND disabled_at IS NULL")
+AUDIT_LOCK = "SELECT pg_advisory_xact_lock($1)"
+AUDIT_HEAD = "SELECT seq, hash FROM bench_audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1"
+AUDIT_INSERT = ("INSERT INTO bench_audit (chain, seq, at, actor, login, role, facility, patient, action,"
+                " object, outcome, request_id, client, detail, prev_hash, hash)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+CHAINS = 32
+AUDIT_LOCK_BASE = 0x4245_4E43_4800_0000  # "BENCH": not the project's lock keys
+
+
+async def principal(request: Request[Any, Any, Any], conn: asyncpg.Connection) -> Any:
+    """The identity adapter's lookup and the guard's module check, by hand."""
+    token = request.headers.get("authorization", "")[7:]
+    rows = await conn.fetch(SELECT_PRINCIPAL, hashlib.sha256(token.encode()).hexdigest(), "staff",
+                            datetime.now(UTC), "active")
+    facility = request.headers.get("x-facility", "")
+    if not rows or not any(r["facility"] == facility for r in rows):
+        raise NotAuthorizedException("no such session")
+    if await conn.fetchrow(SELECT_MODULE, facility, "medcard") is None:
+        raise PermissionDeniedException("module not installed")
+    return rows[0]
+
+
+async def audit(conn: asyncpg.Connection, who: Any, facility: str, patient: str, action: str,
+                obj: str) -> None:
+    """Append to a hash chain as the project does: lock the chain, read its head, insert."""
+    chain = zlib.crc32(patient.encode()) % CHAINS
+    await conn.execute(AUDIT_LOCK, AUDIT_LOCK_BASE + chain)
+    head = await conn.fetchrow(AUDIT_HEAD, chain)
+    seq, prev = (head["seq"] + 1, head["hash"]) if head else (1, "0" * 64)
+    at = datetime.now(UTC)
+    values = [str(who["id"]), who["login"], "doctor", facility, patient, action, obj, "ok", None, None, None]
+    digest = hashlib.sha256(msgspec.json.encode([chain, seq, at.isoformat(), *values, prev])).hexdigest()
+    await conn.execute(AUDIT_INSERT, chain, seq, at, *values, prev, digest)
 
 
 class EntryIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -132,30 +180,39 @@ async def record(request: Request[Any, Any, Any], patient_id: uuid.UUID, data: E
     facility = request.headers.get("x-facility", "")
     row_id = uuid7()
     row = {"id": row_id, "entry_id": row_id, "patient_id": patient_id, "kind": data.kind, "code": data.code,
-           "data": stored, "performed_at": data.performed_at, "recorded_at": now, "author": AUTHOR,
+           "data": stored, "performed_at": data.performed_at, "recorded_at": now, "author": None,
            "role": "doctor", "facility": facility, "encounter_id": data.encounter_id, "version": 1,
            "status": "current", "late": now - data.performed_at > timedelta(hours=24), "reason": None,
            "clinical_status": None, "flag": None}
+    async with request.app.state.pool.acquire() as conn:
+        who = await principal(request, conn)
+    row["author"] = who["id"]
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         patient = await conn.fetchrow(SELECT_PINFL, patient_id)
         if patient is None:
             raise NotFoundException(f"no patient {patient_id}")
         await conn.execute(INSERT_ENTRY, *row.values())
         event = EntryRecorded(id=uuid7(), version=1, occurred_at=now, patient=patient["pinfl"],
-                              facility=facility, entry_id=row_id, kind=data.kind, author=AUTHOR,
+                              facility=facility, entry_id=row_id, kind=data.kind, author=who["id"],
                               encounter_id=None, performed_at=data.performed_at,
                               summary={"code": data.code, "status": "current", "version": 1, **stored})
         await conn.execute(INSERT_OUTBOX, event.id, "medcard.entry_recorded", patient["pinfl"], facility,
                            msgspec.json.encode(event), now)
+        await audit(conn, who, facility, patient["pinfl"], "medcard.indicator/record", str(row_id))
     return to_entry(row)
 
 
 @get("/api/v1/medcard/patients/{patient_id:uuid}/entries")
 async def timeline(request: Request[Any, Any, Any], patient_id: uuid.UUID, limit: int = 50) -> EntryPage:
-    async with request.app.state.pool.acquire() as conn, conn.transaction(readonly=True):
-        if await conn.fetchrow(SELECT_PATIENT, patient_id) is None:
+    async with request.app.state.pool.acquire() as conn:
+        who = await principal(request, conn)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        patient = await conn.fetchrow(SELECT_PATIENT, patient_id)
+        if patient is None:
             raise NotFoundException(f"no patient {patient_id}")
         rows = await conn.fetch(SELECT_ENTRIES, patient_id, limit + 1)
+        await audit(conn, who, request.headers.get("x-facility", ""), patient["pinfl"], "medcard.entry/read",
+                    str(patient_id))
     items = [to_entry(r) for r in rows[:limit]]
     nxt = None
     if len(rows) > limit:

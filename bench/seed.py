@@ -2,8 +2,8 @@
 
 The schema and the facility/doctor come from the project's runtime (migrations, identity adapter);
 patients and their entries go through the running project's HTTP API, so every seeded row is
-exactly what the API writes. ``bench_outbox`` (the baseline's outbox) copies the outbox's shape,
-indexes included.
+exactly what the API writes. ``bench_outbox`` and ``bench_audit`` (the baseline's outbox and audit
+trail) copy the shapes of the project's, indexes included.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ async def prepare_schema(settings: Settings, dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("CREATE TABLE bench_outbox (LIKE shifo_outbox INCLUDING ALL)")
+        await conn.execute("CREATE TABLE bench_audit (LIKE shifo_audit INCLUDING ALL)")
     finally:
         await conn.close()
 

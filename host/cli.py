@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from core.errors import ConfigurationError
 from host import demo, demo_patients
 from host.modules import discover
+from host.operator import commands as operator_commands
 from host.pluginapi import Permission
 from host.runtime import Runtime
 from host.settings import Settings
@@ -53,7 +54,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from host.operator import logs
     from host.web.app import create_app
+
+    logs.configure()  # JSON lines on stderr, each with its request id
 
     if args.workers > 1 and settings.database_url.startswith("sqlite"):
         raise ConfigurationError("several workers need PostgreSQL: SQLite takes one writer process "
@@ -188,12 +192,13 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="action")
     audit.add_parser("verify", help="walk the hash chain; exit 3 at the first broken entry")
+    operator_commands.add_parsers(sub)
     return p
 
 
 COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
                             "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
-                            "audit": cmd_audit}
+                            "audit": cmd_audit, **operator_commands.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

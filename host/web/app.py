@@ -7,14 +7,16 @@ from typing import Any
 
 from litestar import Litestar, Request, Router
 from litestar.datastructures import State
-from litestar.enums import ScopeType
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ConfigurationError
+from host.operator import metrics as operator_metrics
+from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
@@ -36,11 +38,12 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         for info, handlers in runtime.modules.route_handlers() if handlers
     ]
     app = Litestar(
-        route_handlers=[health.health, health.ready, auth.router, accounts.router, *routers],
+        route_handlers=[health.health, health.ready, operator_metrics.metrics, auth.router, accounts.router,
+                        operator_web.router, *routers],
         guards=[guard],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
-        middleware=[request_id_middleware, body_guard],
+        middleware=[request_id_middleware, operator_metrics.middleware, body_guard],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",

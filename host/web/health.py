@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
+from host.operator.metrics import clock_skew
 from host.pluginapi import public
 from host.runtime import Runtime
 
@@ -35,5 +36,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         pending, age = await runtime.storage.outbox.lag()
         parked = len(await runtime.storage.outbox.failures(parked_only=True))
         checks["outbox"] = {"pending": pending, "oldest_seconds": round(age, 3), "parked": parked}
+        skew = await clock_skew(runtime.storage)  # None where the database shares our clock
+        checks["clock"] = {"skew_seconds": None if skew is None else round(skew, 3),
+                           "measurable": skew is not None}
     body = {"status": "ready" if ok else "unavailable", "checks": checks}
     return Response(body, status_code=200 if ok else 503)

@@ -1,0 +1,118 @@
+"""The operator's ``shifo`` subcommands: ``import staff|patients``, ``status``, ``review enforce``.
+
+``import`` exits 0 when every row imported (or was already there), 4 when some rows were
+rejected (the reasons are printed, and written as CSV with ``--rejects``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from typing import Any
+
+from core.errors import ConfigurationError, ValidationFailed
+from host import audit
+from host.operator import config, imports, metrics, review
+from host.settings import Settings
+
+REJECTED = 4
+
+
+def add_parsers(sub: Any) -> None:
+    imp = sub.add_parser("import", help="onboarding imports from CSV (staff, patients)")
+    what = imp.add_subparsers(dest="import_command", required=True, metavar="kind")
+    staff = what.add_parser("staff", help=f"accounts with grants; columns {','.join(imports.STAFF_COLUMNS)}")
+    patients = what.add_parser("patients", help="patients into the medical card, through its API; "
+                               f"columns {','.join(imports.PATIENT_COLUMNS)}")
+    for p in (staff, patients):
+        p.add_argument("file")
+        p.add_argument("--rejects", help="write the rejected rows (line, reason) to this CSV file")
+    patients.add_argument("--login", required=True, help="a clinician of the facility registering them "
+                          "(password from SHIFO_IMPORT_PASSWORD or asked)")
+    patients.add_argument("--facility", required=True)
+    patients.add_argument("--concurrency", type=int, default=8)
+    sub.add_parser("status", help="health, outbox, installations overdue and users due for review")
+    rv = sub.add_parser("review", help="the yearly access review").add_subparsers(
+        dest="review_command", required=True, metavar="action")
+    rv.add_parser("enforce", help="suspend users whose access certification lapsed (run daily)")
+
+
+def _finish(report: imports.Report, args: argparse.Namespace) -> int:
+    print(report.summary())
+    for r in report.rejected[:50]:
+        print(f"  line {r.line}: {r.reason}")
+    if len(report.rejected) > 50:
+        print(f"  ... and {len(report.rejected) - 50} more")
+    if args.rejects:
+        with open(args.rejects, "w", encoding="utf-8", newline="") as out:
+            imports.write_rejects(report, out)
+    return REJECTED if report.rejected else 0
+
+
+def _read(path: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return imports.read_csv(f, columns)
+    except ValidationFailed as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+
+
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from host.cli import opened
+
+    rows = _read(args.file, imports.STAFF_COLUMNS if args.import_command == "staff"
+                 else imports.PATIENT_COLUMNS)
+    if args.import_command == "staff":
+        async with opened(settings) as rt:
+            return _finish(await imports.import_staff(rt, rows), args)
+    return _finish(await _patients(settings, args, rows), args)
+
+
+async def _patients(settings: Settings, args: argparse.Namespace, rows: Any) -> imports.Report:
+    from host.web.app import create_app
+
+    password = os.environ.get("SHIFO_IMPORT_PASSWORD") or getpass.getpass(f"password of {args.login}: ")
+    app = create_app(settings)
+    runtime = app.state.runtime
+    await runtime.start()  # the app's own lifespan, run here: the client calls it in process
+    try:
+        async with imports.asgi_client(app) as client:
+            return await imports.import_patients(client, rows, login=args.login, password=password,
+                                                 facility=args.facility, concurrency=args.concurrency)
+    except ValidationFailed as exc:
+        raise ConfigurationError(str(exc)) from exc
+    finally:
+        await runtime.stop()
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from host.cli import opened, table
+
+    async with opened(settings) as rt:
+        checks = []
+        for name, probe in (("database", rt.storage.ping), ("messaging", rt.messaging.ping)):
+            try:
+                await probe()
+                checks.append((name, "ok"))
+            except Exception as exc:  # report, don't crash: this is the operator's dashboard
+                checks.append((name, f"DOWN ({type(exc).__name__})"))
+        families = await metrics.snapshot(rt)
+    print(f"modules: {', '.join(rt.modules.names)}")
+    print(table(("check", "status"), checks), end="\n\n")
+    print(table(("measure", "value"), [(f.name, f"{f.samples[0].value:g}") for f in families]))
+    return 0 if all(s == "ok" for _, s in checks) else 1
+
+
+async def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    from host.cli import opened
+
+    async with opened(settings) as rt, rt.storage.transaction() as tx:
+        entry = audit.AuditEntry(action="operator.review/suspend", login="cli", role="operator")
+        done = await review.enforce(tx, rt.identity, config.of(settings), entry)
+    print(f"suspended {len(done)} account(s) whose certification lapsed: {', '.join(done) or '-'}")
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "status": cmd_status, "review": cmd_review}
+

@@ -1,0 +1,134 @@
+"""``/metrics`` in the Prometheus text format, and the middleware that times every request.
+
+Request counts and latency are process-wide series labelled by module and route template (never
+by raw path, so ids do not explode the label space). The rest is read from the database at scrape
+time: outbox lag and parked events, sign-in failures and lockouts (from the audit trail),
+installations overdue and users due for review.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+
+from core import clock
+from host.audit import audit_log
+from host.operator import config, review, sla
+from host.operator.logs import request_id_var
+from host.pluginapi import public
+from host.runtime import Runtime
+from ports.storage import Storage
+
+access = logging.getLogger("shifo.access")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REQUESTS = CollectorRegistry()
+REQUEST_COUNT = Counter("shifo_http_requests", "HTTP requests answered",
+                        ["module", "route", "method", "status"], registry=REQUESTS)
+REQUEST_LATENCY = Histogram("shifo_http_request_duration_seconds", "Time to answer an HTTP request",
+                            ["module", "route", "method"], registry=REQUESTS)
+
+
+def module_of(route: str) -> str:
+    parts = route.split("/")
+    return parts[3] if route.startswith("/api/v1/") and len(parts) > 3 else "host"
+
+
+def middleware(app: ASGIApp) -> ASGIApp:
+    """Count and time each routed request and log it (one JSON line with its request id)."""
+
+    async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+        token = request_id_var.set(scope.get("state", {}).get("request_id", ""))
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, watch)
+        finally:
+            took = time.perf_counter() - started
+            route = str(scope.get("path_template") or "unrouted")
+            labels = (module_of(route), route, scope.get("method", ""))
+            REQUEST_COUNT.labels(*labels, str(status[0])).inc()
+            REQUEST_LATENCY.labels(*labels).observe(took)
+            access.info("%s %s %s", labels[2], route, status[0], extra={
+                "shifo_module": labels[0], "status": status[0], "ms": round(took * 1000, 2)})
+            request_id_var.reset(token)
+
+    return timed
+
+
+async def clock_skew(storage: Storage) -> float | None:
+    """Seconds the database clock is ahead of ours; None where it cannot be told (SQLite shares ours)."""
+    async with storage.transaction(readonly=True) as tx:
+        if tx.dialect != "postgresql":
+            return None
+        before = time.time()
+        db_now = (await tx.execute(text("SELECT extract(epoch FROM clock_timestamp())"))).scalar_one()
+        return float(db_now) - (before + time.time()) / 2
+
+
+class _Snapshot(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def snapshot(runtime: Runtime) -> list[Metric]:
+    cfg, now = config.of(runtime.settings), clock.utcnow()
+    pending, age = await runtime.storage.outbox.lag()
+    parked = len(await runtime.storage.outbox.failures(parked_only=True))
+    async with runtime.storage.transaction(readonly=True) as tx:
+        outcomes = dict((await tx.execute(select(audit_log.c.outcome, func.count()).where(
+            audit_log.c.action.like("auth/%")).group_by(audit_log.c.outcome))).all())
+        overdue = await sla.overdue_count(tx, now.date())
+        users = await review.inventory(tx, runtime.identity, cfg, now)
+    due = sum(1 for u in users if {"review_due", "certification_lapsed"} & set(u.flags))
+    skew = await clock_skew(runtime.storage)
+
+    def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, doc, value=value)
+
+    def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+        return CounterMetricFamily(name, doc, value=value)
+
+    out: list[Metric] = [
+        gauge("shifo_outbox_pending", "Outbox events not yet delivered", pending),
+        gauge("shifo_outbox_lag_seconds", "Age of the oldest undelivered outbox event", age),
+        gauge("shifo_outbox_parked", "Event deliveries parked after repeated failures", parked),
+        counter("shifo_login_failures", "Failed sign-ins (audit trail)", outcomes.get("failed", 0)),
+        counter("shifo_login_lockouts", "Sign-ins refused while locked (audit trail)",
+                outcomes.get("refused:423", 0)),
+        counter("shifo_login_throttled", "Sign-ins refused as too frequent", outcomes.get("refused:429", 0)),
+        gauge("shifo_installations_overdue", "Open installation requests past their due date", overdue),
+        gauge("shifo_users_due_for_review", "Users whose access certification is due or lapsed", due),
+    ]
+    if skew is not None:
+        out.append(gauge("shifo_clock_skew_seconds", "Database clock minus this host's clock", skew))
+    return out
+
+
+@get("/metrics", opt=public(), tags=["monitoring"])
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text exposition: request series of this process plus the deployment's state."""
+    scrape = CollectorRegistry()
+    scrape.register(_Snapshot(await snapshot(request.app.state.runtime)))
+    body = generate_latest(REQUESTS) + generate_latest(scrape)
+    return Response(body, media_type=CONTENT_TYPE)

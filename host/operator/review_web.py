@@ -1,0 +1,98 @@
+"""Operator routes for the yearly access review: the user inventory, campaigns, per-grant
+decisions, enforcement of lapsed certifications and the evidence export (CSV or JSON)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from host import audit
+from host.operator import config, review
+from host.pluginapi import requires
+from host.runtime import Runtime
+from host.web.guard import client_of
+
+Req = Request[Any, Any, Any]
+READ = requires("operator.review", "read", principal="operator", facility_scoped=False)
+MANAGE = requires("operator.review", "manage", principal="operator", facility_scoped=False)
+
+
+def _rt(request: Req) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def _entry(request: Req, action: str) -> audit.AuditEntry:
+    state = request.scope.get("state", {})
+    return audit.entry(state.get("principal"), f"operator.review/{action}",
+                       request_id=state.get("request_id"), client=client_of(request))
+
+
+def _who(request: Req) -> str:
+    principal = request.scope.get("state", {}).get("principal")
+    return principal.login if principal else "?"
+
+
+class NewCampaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+
+
+class DecisionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grant: UUID
+    decision: Annotated[str, msgspec.Meta(pattern=r"^(certify|revoke)$")]
+    comment: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+@get("/review/users", opt=READ)
+async def users(request: Req) -> list[review.UserLine]:
+    """Every user with roles per facility, qualification, last sign-in, last activity and flags."""
+    rt = _rt(request)
+    async with rt.storage.transaction(readonly=True) as tx:
+        return await review.inventory(tx, rt.identity, config.of(rt.settings))
+
+
+@post("/review/campaigns", opt=MANAGE, status_code=201)
+async def open_campaign(request: Req, data: JSONBody[NewCampaign]) -> review.Campaign:
+    async with _rt(request).storage.transaction() as tx:
+        return await review.open_campaign(tx, data.title, _who(request), _entry(request, "open"))
+
+
+@post("/review/campaigns/{cid:uuid}/decisions", opt=MANAGE, status_code=201)
+async def decide(request: Req, cid: FromPath[UUID], data: JSONBody[DecisionIn]) -> review.Decision:
+    rt = _rt(request)
+    async with rt.storage.transaction() as tx:
+        return await review.decide(tx, rt.identity, cid, data.grant, data.decision, data.comment,
+                                   _who(request), _entry(request, data.decision))
+
+
+@post("/review/campaigns/{cid:uuid}/close", opt=MANAGE, status_code=200)
+async def close(request: Req, cid: FromPath[UUID]) -> review.Campaign:
+    async with _rt(request).storage.transaction() as tx:
+        return await review.close(tx, cid, _entry(request, "close"))
+
+
+@get("/review/campaigns/{cid:uuid}/evidence", opt=READ)
+async def evidence(request: Req, cid: FromPath[UUID], format: FromQuery[str] = "json") -> Response[Any]:
+    """Who reviewed what, when, and the decision: ``?format=csv`` or ``json``."""
+    rt = _rt(request)
+    async with rt.storage.transaction(readonly=True) as tx:
+        found = await review.evidence(tx, rt.identity, cid)
+    if format == "csv":
+        return Response(review.evidence_csv(found), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="review-{cid}.csv"'})
+    return Response(msgspec.json.encode(found), media_type="application/json")
+
+
+@post("/review/enforce", opt=MANAGE, status_code=200)
+async def enforce(request: Req) -> dict[str, list[str]]:
+    """Suspend users whose certification lapsed (when configured); run daily, e.g. from cron."""
+    rt = _rt(request)
+    async with rt.storage.transaction() as tx:
+        return {"suspended": await review.enforce(tx, rt.identity, config.of(rt.settings),
+                                                  _entry(request, "suspend"))}
+
+
+routes = [users, open_campaign, decide, close, evidence, enforce]

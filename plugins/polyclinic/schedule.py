@@ -38,9 +38,10 @@ async def create(tx: Transaction, facility: str, data: ScheduleIn) -> list[Slot]
     count = int((data.ends_at - data.starts_at) / step)
     if count < 1 or count > MAX_SLOTS:
         raise ValidationFailed(f"the period must hold 1 to {MAX_SLOTS} slots of {data.slot_minutes} min")
-    rows = [{"id": new_id(), "facility": facility, "doctor": data.doctor, "status": "free",
-             "starts_at": data.starts_at + i * step, "ends_at": data.starts_at + (i + 1) * step}
-            for i in range(count)]
+    rows: list[dict[str, Any]] = [
+        {"id": new_id(), "facility": facility, "doctor": data.doctor, "status": "free",
+         "starts_at": data.starts_at + i * step, "ends_at": data.starts_at + (i + 1) * step}
+        for i in range(count)]
     taken = (await tx.execute(select(slots.c.starts_at).where(
         slots.c.facility == facility, slots.c.doctor == data.doctor,
         slots.c.starts_at.in_([r["starts_at"] for r in rows])))).first()

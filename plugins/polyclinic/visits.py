@@ -19,7 +19,7 @@ from core.events import VisitClosed, VisitOpened
 from core.ids import new_id
 from plugins.polyclinic import schedule
 from plugins.polyclinic.schema import CloseIn, Visit
-from plugins.polyclinic.tables import visit_entries, visits
+from plugins.polyclinic.tables import slots, visit_entries, visits
 from ports.directory import PatientSummary
 from ports.storage import Transaction
 
@@ -44,7 +44,7 @@ async def _open(tx: Transaction, facility: str, patient_id: UUID, pinfl: str, do
         visits.c.pinfl == pinfl, visits.c.facility == facility, visits.c.status == "open"))).first()
     if busy is not None:
         raise Conflict(f"the patient already has an open visit here ({busy.id}); close it first")
-    row = {"id": new_id(), "facility": facility, "patient_id": patient_id, "pinfl": pinfl,
+    row: dict[str, Any] = {"id": new_id(), "facility": facility, "patient_id": patient_id, "pinfl": pinfl,
            "doctor": doctor, "slot_id": slot_id, "status": "open", "opened_at": utcnow()}
     await tx.execute(visits.insert().values(row))
     await tx.publish(VisitOpened(patient=pinfl, facility=facility, visit_id=row["id"],
@@ -57,7 +57,7 @@ async def check_in(tx: Transaction, facility: str, slot_id: UUID) -> Visit:
     slot = await schedule.get(tx, facility, slot_id)
     await schedule.move(tx, facility, slot_id, src="booked", why="cannot check in", status="checked_in")
     visit = await _open(tx, facility, slot.patient_id, slot.pinfl, slot.doctor, slot_id)
-    await tx.execute(update(schedule.slots).where(schedule.slots.c.id == slot_id).values(visit_id=visit.id))
+    await tx.execute(update(slots).where(slots.c.id == slot_id).values(visit_id=visit.id))
     return visit
 
 

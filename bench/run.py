@@ -56,13 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                    help="also run the project with this environment and report project/NAME")
     p.add_argument("--audit-ratio", action="store_true",
-                   help="write path with and without audit: adds --variant no-audit:<--audit-off-env>")
-    p.add_argument("--audit-off-env", default="SHIFO_AUDIT=0", help="how to switch audit off")
+                   help="also run the project with its audit trail replaced by a no-op (noaudit_app.py)")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds = 3, 1, 1
-    if args.audit_ratio:
-        args.variant.append(f"no-audit:{args.audit_off_env}")
     return args
 
 
@@ -84,6 +81,9 @@ def contenders(args: argparse.Namespace, db_url: str, dsn: str) -> list[dict[str
     found = [{"name": "project", "app": PROJECT_APP, "env": project_env, "outbox": "shifo_outbox"},
              {"name": "baseline", "app": "baseline_app:app", "env": {"BENCH_DSN": dsn},
               "outbox": "bench_outbox"}]
+    if args.audit_ratio:
+        found.append({"name": "no-audit", "app": "noaudit_app:create_app()", "env": project_env,
+                      "outbox": "shifo_outbox"})
     for spec in args.variant:
         name, _, env = spec.partition(":")
         found.append({"name": name, "app": PROJECT_APP, "env": {**project_env, **_env_pairs(env)},

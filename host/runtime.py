@@ -21,15 +21,17 @@ from host.settings import Settings
 from host.tables import facility_modules
 from ports.identity import Identity
 from ports.messaging import Messaging
+from ports.signature import Signature
 from ports.storage import Storage
 
-PORTS = ("storage", "messaging", "identity")
+PORTS = ("storage", "messaging", "identity", "signature")
 
 
 class Runtime:
     storage: Storage
     messaging: Messaging
     identity: Identity
+    signature: Signature
     relay: Relay
 
     def __init__(self, settings: Settings, modules: Modules) -> None:
@@ -69,7 +71,9 @@ class Runtime:
         self.storage = await adapters.create("storage", s.storage_adapter, s)
         self.messaging = await adapters.create("messaging", s.messaging_adapter, s)
         self.identity = await adapters.create("identity", s.identity_adapter, s, storage=self.storage)
+        self.signature = await adapters.create("signature", s.signature_adapter, s)
         self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
+        self.services["signature"] = self.signature  # modules reach the port as ctx.services["signature"]
         self.opened = True
 
     async def migrate(self) -> None:
@@ -83,13 +87,22 @@ class Runtime:
                            max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds)
         if s.run_relay:
             await self.relay.start()
+        for service in self.services.values():  # e.g. the erecipe expiry sweep; see the erecipe docs
+            if hasattr(service, "start_background"):
+                await service.start_background()
         self.started = True
 
     async def stop(self) -> None:
         if self.started:
+            for service in self.services.values():
+                if hasattr(service, "stop_background"):
+                    await service.stop_background()
             await self.relay.stop()
             self.started = False
         if self.opened:
+            close = getattr(self.signature, "close", None)
+            if close is not None:
+                await close()
             await self.messaging.close()
             await self.storage.close()
             self.opened = False

@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     messaging_adapter: str = "inprocess"
     identity_adapter: str = "local"
     signature_adapter: str = "dev"
+    signature_dev_keys_dir: str | None = None  # dev signer keys; None: extra[...] or var/dev-keys
     max_body_bytes: int = 1_048_576
     # outbox relay
     relay_batch: int = 200

@@ -108,7 +108,7 @@ async def logout(request: Req) -> None:
 async def _verifier(request: Req) -> Signature:
     """The deployment's signature adapter: the runtime's if it has one, else built once here."""
     state = request.app.state
-    found = getattr(state.runtime, "signature", None) or state.get("signature")
+    found = state.get("signature") or getattr(state.runtime, "signature", None)  # an override first
     if found is None:
         try:
             found = await adapters.create("signature", state.settings.signature_adapter, state.settings)

@@ -1,12 +1,54 @@
-"""HTTP routes of the erecipe module, mounted under /api/v1/erecipe/."""
+"""HTTP routes of the erecipe module, mounted under /api/v1/erecipe/.
+
+Signatures are verified before a write transaction opens (verification may be slow or remote),
+then the write re-checks the state under a condition, so nothing verified stale slips through.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+import base64
+from typing import Annotated, Any
+from uuid import UUID
 
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody, Parameter
+
+from core.clock import utcnow
+from core.errors import NotFound, ValidationFailed
 from host.pluginapi import Ctx, requires
-from plugins.erecipe import INFO
-from plugins.erecipe.schema import ModuleStatus
+from plugins.erecipe import INFO, config, dispensing, prescribing, signing, views
+from plugins.erecipe.prescribing import Prescriber
+from plugins.erecipe.schema import (
+    CancelIn,
+    DevSigned,
+    DevSignIn,
+    Dispensed,
+    DispenseIn,
+    Draft,
+    DraftIn,
+    ForDispensing,
+    IssueIn,
+    ModuleStatus,
+    Prescription,
+)
+from ports.directory import SERVICE as DIRECTORY
+from ports.signature import DevSigner
+
+PINFL = Annotated[str | None, Parameter(pattern=r"^[0-9]{14}\Z")]
+PRESCRIBE = requires("erecipe.prescription", "prescribe")
+READ = requires("erecipe.prescription", "read")
+
+
+def prescriber(ctx: Ctx) -> Prescriber:
+    assert ctx.principal is not None and ctx.facility is not None
+    held = ctx.principal.roles_at(ctx.facility)
+    return Prescriber(id=ctx.principal.id, pinfl=ctx.principal.pinfl, name=ctx.principal.full_name,
+                      role="doctor" if "doctor" in held else "resident", facility=ctx.facility)
+
+
+def categories(request: Request[Any, Any, Any]) -> dict[str, config.Category]:
+    """The plugin API has no settings yet: read the host's app state by name, as medcard does."""
+    return config.categories(getattr(request.app.state.get("settings"), "extra", None))
 
 
 class ModuleController(Controller):
@@ -16,3 +58,115 @@ class ModuleController(Controller):
     async def status(self, ctx: Ctx) -> ModuleStatus:
         """The module is installed at the caller's facility and answers."""
         return ModuleStatus(module=INFO.name, title=INFO.title, version=INFO.version, facility=ctx.facility)
+
+
+class DevSignController(Controller):
+    """Signing on the server for the demo (``make run``) only: answers 404 unless the deployment's
+    signature adapter is a :class:`ports.signature.DevSigner`. Real users sign on their device."""
+
+    path = "/dev/sign"
+
+    @post("/", opt=requires("erecipe.devsign", "use"), status_code=200)
+    async def sign(self, ctx: Ctx, data: JSONBody[DevSignIn]) -> DevSigned:
+        signer = ctx.services.get(signing.SERVICE)
+        if not isinstance(signer, DevSigner):
+            raise NotFound("no dev signer in this deployment: sign on your own device")
+        assert ctx.principal is not None
+        if not ctx.principal.pinfl:
+            raise ValidationFailed("your account has no PINFL on record")
+        raw = await signer.sign(signing.decode(data.content, "content"), signer_pinfl=ctx.principal.pinfl,
+                                signer_name=ctx.principal.full_name)
+        return DevSigned(signature=base64.b64encode(raw).decode())
+
+
+class PrescriptionController(Controller):
+    path = "/prescriptions"
+
+    @post("/drafts", opt=PRESCRIBE)
+    async def draft(self, ctx: Ctx, request: Request[Any, Any, Any], data: JSONBody[DraftIn]) -> Draft:
+        """Validate a prescription and return the canonical bytes (base64) the prescriber signs."""
+        who = prescriber(ctx)
+        async with ctx.storage.transaction() as tx:
+            made = await prescribing.draft(tx, data, who, categories(request), utcnow(),
+                                           ctx.services.get(DIRECTORY))
+            await ctx.audit(tx, "erecipe.prescription/draft", patient=data.patient_pinfl, object=str(made.id))
+            return made
+
+    @post("/{rx:uuid}/issue", opt=PRESCRIBE, status_code=200)
+    async def issue(self, ctx: Ctx, rx: FromPath[UUID], data: JSONBody[IssueIn]) -> Prescription:
+        """Issue a draft with the prescriber's detached signature over its canonical bytes."""
+        who = prescriber(ctx)
+        async with ctx.storage.transaction(readonly=True) as tx:
+            row = await prescribing.load(tx, rx)
+        prescribing.issuable(row, who, utcnow())  # 403/409 before spending time on the signature
+        if data.content is not None and signing.decode(data.content, "content") != row.canonical:
+            raise ValidationFailed("the signed content differs from the draft: it was changed after "
+                                   "drafting; sign the draft's canonical bytes",
+                                   errors=[{"field": "content", "message": "changed after signing"}])
+        now = utcnow()
+        verdict = await signing.verify(ctx.services, row.canonical, data.signature, pinfl=who.pinfl, now=now)
+        async with ctx.storage.transaction() as tx:
+            await prescribing.issue(tx, rx, who, verdict, signing.decode(data.signature), now)
+            await ctx.audit(tx, "erecipe.prescription/issue", patient=row.patient_pinfl, object=str(rx))
+            return await views.full(tx, rx, now)
+
+    @post("/{rx:uuid}/cancel", opt=PRESCRIBE, status_code=200)
+    async def cancel(self, ctx: Ctx, rx: FromPath[UUID], data: JSONBody[CancelIn]) -> Prescription:
+        """Cancel, signed over ``canonical_json({"action": "cancel", "number", "reason"})``."""
+        who = prescriber(ctx)
+        async with ctx.storage.transaction(readonly=True) as tx:
+            row = await prescribing.load(tx, rx)
+        now = utcnow()
+        prescribing.cancellable(row, who, now)
+        verdict = await signing.verify(ctx.services, prescribing.cancel_content(row.number, data.reason),
+                                       data.signature, pinfl=who.pinfl, now=now)
+        async with ctx.storage.transaction() as tx:
+            await prescribing.cancel(tx, rx, who, data.reason, verdict, signing.decode(data.signature), now)
+            await ctx.audit(tx, "erecipe.prescription/cancel", patient=row.patient_pinfl, object=str(rx))
+            return await views.full(tx, rx, now)
+
+    @get("/{rx:uuid}", opt=READ)
+    async def read(self, ctx: Ctx, rx: FromPath[UUID]) -> Prescription:
+        async with ctx.storage.transaction() as tx:
+            found = await views.full(tx, rx, utcnow())
+            await ctx.audit(tx, "erecipe.prescription/read", patient=found.patient_pinfl, object=str(rx))
+            return found
+
+    @get("/", opt=READ)
+    async def of_patient(self, ctx: Ctx, patient: Annotated[str, Parameter(pattern=r"^[0-9]{14}\Z")]
+                         ) -> list[Prescription]:
+        """A patient's issued prescriptions, newest first."""
+        async with ctx.storage.transaction() as tx:
+            found = await views.of_patient(tx, patient, utcnow())
+            await ctx.audit(tx, "erecipe.prescription/read", patient=patient)
+            return found
+
+
+class DispensingController(Controller):
+    path = "/dispensing"
+
+    @get("/", opt=requires("erecipe.dispensing", "read"))
+    async def find(self, ctx: Ctx, number: Annotated[str | None, Parameter(max_length=32)] = None,
+                   qr: Annotated[str | None, Parameter(max_length=64)] = None,
+                   pinfl: PINFL = None) -> list[ForDispensing]:
+        """Find by number, QR payload, or the patient's PINFL (active prescriptions only)."""
+        async with ctx.storage.transaction() as tx:
+            found = await views.find(tx, utcnow(), number=number, qr=qr, pinfl=pinfl)
+            for rx in found:
+                await ctx.audit(tx, "erecipe.dispensing/read", patient=rx.patient_pinfl, object=rx.number)
+            return found
+
+    @post("/{number:str}", opt=requires("erecipe.dispensing", "dispense"))
+    async def dispense(self, ctx: Ctx, number: FromPath[str], data: JSONBody[DispenseIn]) -> Dispensed:
+        """Dispense, signed over ``canonical_json({"action": "dispense", "number", "items"})``."""
+        assert ctx.principal is not None and ctx.facility is not None
+        now = utcnow()
+        canonical = dispensing.content(number, data.items)
+        verdict = await signing.verify(ctx.services, canonical, data.signature, pinfl=ctx.principal.pinfl,
+                                       now=now)
+        async with ctx.storage.transaction() as tx:
+            done = await dispensing.dispense(
+                tx, number, data.items, by=ctx.principal.id, facility=ctx.facility, canonical=canonical,
+                signature=signing.decode(data.signature), verification=verdict, now=now)
+            await ctx.audit(tx, "erecipe.dispensing/dispense", object=number)
+            return done

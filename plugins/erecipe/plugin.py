@@ -7,9 +7,16 @@ from typing import Any
 
 from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
 from plugins.erecipe import INFO
-from plugins.erecipe.api import ModuleController
+from plugins.erecipe.api import (
+    DevSignController,
+    DispensingController,
+    ModuleController,
+    PrescriptionController,
+)
+from plugins.erecipe.lifecycle import Expiry
 
 HERE = Path(__file__).parent
+EXPIRY = "erecipe.expiry"
 
 
 @hookimpl
@@ -19,14 +26,34 @@ def shifo_module_info() -> ModuleInfo:
 
 @hookimpl
 def shifo_route_handlers() -> list[Any]:
-    return [ModuleController]
+    return [ModuleController, PrescriptionController, DispensingController, DevSignController]
 
 
 @hookimpl
 def shifo_actions() -> list[Action]:
-    return [Action(object="erecipe.module", action="read", description="see that the module answers")]
+    return [
+        Action(object="erecipe.module", action="read", description="see that the module answers"),
+        Action(object="erecipe.prescription", action="prescribe",
+               description="draft, sign, issue and cancel prescriptions"),
+        Action(object="erecipe.prescription", action="read", description="read prescriptions and history"),
+        Action(object="erecipe.dispensing", action="read", description="find prescriptions to dispense"),
+        Action(object="erecipe.dispensing", action="dispense", description="dispense, signed"),
+        Action(object="erecipe.devsign", action="use",
+               description="demo only: sign with one's dev key held by the server (dev adapter)"),
+    ]
 
 
 @hookimpl
 def shifo_policies() -> list[PolicyRule]:
     return load_policy(HERE / "policy.csv")
+
+
+@hookimpl
+def shifo_migrations() -> str:
+    return str(HERE / "migrations")
+
+
+@hookimpl
+def shifo_services() -> dict[str, Any]:
+    """The expiry sweep: ``sweep()`` on demand; the host runs it periodically while serving."""
+    return {EXPIRY: Expiry}

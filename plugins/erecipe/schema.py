@@ -1,8 +1,21 @@
-"""Request and response types of the erecipe module."""
+"""Request and response types of the erecipe module.
+
+Signatures travel as base64 text of a detached PKCS#7/CMS ``SignedData`` (DER). Quantities are
+integers (canonical JSON has no floats); strengths and doses are text as printed ("500 mg").
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
 import msgspec
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Signature = Annotated[str, msgspec.Meta(min_length=1, max_length=64 * 1024)]
+Pinfl = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}\Z")]
+Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 
 
 class ModuleStatus(msgspec.Struct, frozen=True):
@@ -10,3 +23,127 @@ class ModuleStatus(msgspec.Struct, frozen=True):
     title: str
     version: str
     facility: str | None
+
+
+class LineIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    inn: Text  # international non-proprietary name
+    form: Text
+    strength: Text
+    dose: Text
+    frequency: Text
+    route: Text
+    duration_days: Annotated[int, msgspec.Meta(ge=1, le=366)]
+    quantity: Count  # per dispensing
+
+
+class DraftIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    patient_pinfl: Pinfl
+    diagnosis: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]  # ICD-10
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    lines: Annotated[list[LineIn], msgspec.Meta(min_length=1, max_length=20)]
+    valid_days: Annotated[int, msgspec.Meta(ge=1, le=366)] | None = None  # default: the category's maximum
+
+
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    """What the prescriber signs: ``canonical`` (base64) is exactly ``canonical_json(content)``."""
+
+    id: UUID
+    number: str
+    content: dict[str, Any]
+    canonical: str
+
+
+class IssueIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    signature: Signature
+    content: str | None = None  # base64 of the bytes signed; when sent, it must equal the draft's
+
+
+class CancelIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+    signature: Signature  # over canonical_json({"action": "cancel", "number": ..., "reason": ...})
+
+
+class DispenseItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    line: Annotated[int, msgspec.Meta(ge=1, le=20)]
+    medicine: Text  # the product handed out (trade name, form, strength)
+    quantity: Count
+    batch: Text  # batch / series
+    expiry: date
+
+
+class DispenseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    items: Annotated[list[DispenseItem], msgspec.Meta(min_length=1, max_length=20)]
+    signature: Signature  # over canonical_json({"action": "dispense", "number": ..., "items": [...]})
+
+
+class LineView(msgspec.Struct, frozen=True, kw_only=True):
+    line: int
+    inn: str
+    form: str
+    strength: str
+    dose: str
+    frequency: str
+    route: str
+    duration_days: int
+    quantity: int
+    remaining: int
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    status: str
+    by: UUID | None
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+class Prescription(msgspec.Struct, frozen=True, kw_only=True):
+    """The clinician's view: everything, with the archived signature verdicts and the history."""
+
+    id: UUID
+    number: str
+    qr: str
+    status: str
+    patient_pinfl: str
+    category: str
+    diagnosis: str
+    facility: str
+    prescriber_id: UUID
+    valid_until: datetime
+    issued_at: datetime | None
+    content: dict[str, Any]
+    verification: dict[str, Any] | None
+    cancel_reason: str | None
+    lines: list[LineView]
+    history: list[HistoryEntry]
+
+
+class ForDispensing(msgspec.Struct, frozen=True, kw_only=True):
+    """The pharmacist's view: what dispensing needs, no diagnosis and no clinical history."""
+
+    number: str
+    qr: str
+    status: str
+    patient_pinfl: str
+    patient_name: str | None  # to hand the medicine to the right person
+    category: str
+    partial_allowed: bool
+    valid_until: datetime
+    prescriber: str
+    facility: str
+    lines: list[LineView]
+
+
+class Dispensed(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    number: str
+    status: str
+    lines: list[LineView]  # with the quantities remaining after this dispense
+
+
+class DevSignIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=256 * 1024)]  # base64 bytes to sign
+
+
+class DevSigned(msgspec.Struct, frozen=True, kw_only=True):
+    signature: str  # base64 detached CMS (DER), by the caller's dev key

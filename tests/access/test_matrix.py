@@ -50,6 +50,11 @@ hospital.stay/transfer         yes     yes       -      -
 hospital.stay/discharge        yes     yes       -      -
 hospital.stay/read             yes     yes       yes    -
 erecipe.module/read            yes     yes       yes    yes
+erecipe.prescription/prescribe yes     yes       -      -
+erecipe.prescription/read      yes     yes       yes    -
+erecipe.dispensing/read        -       -         -      yes
+erecipe.dispensing/dispense    -       -         -      yes
+erecipe.devsign/use            yes     yes       -      yes
 """
 ROLES = POLICY_TABLE.split()[1:5]
 POLICY = {cols[0]: {r for r, c in zip(ROLES, cols[1:], strict=True) if c == "yes"}

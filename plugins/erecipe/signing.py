@@ -1,0 +1,48 @@
+"""Checking a person's EDS signature over canonical bytes through the host's signature port.
+
+The signer must be the caller: the PINFL in the certificate must equal the account's PINFL. The
+signing time is the signer's own claim, so a new signature must also be fresh, else a revoked or
+expired key could sign with a back-dated time. The verdict is returned for the archive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from core.errors import ValidationFailed
+from ports.signature import Signature
+
+SERVICE = "signature"
+FRESH = timedelta(minutes=10)
+
+
+def _fail(detail: str, field: str = "signature") -> ValidationFailed:
+    return ValidationFailed(detail, errors=[{"field": field, "message": detail}])
+
+
+def decode(text: str, field: str = "signature") -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(f"{field} is not base64", field) from None
+
+
+async def verify(services: dict[str, Any], content: bytes, signature_b64: str, *, pinfl: str | None,
+                 now: datetime) -> dict[str, Any]:
+    """The verdict (as plain data) of a valid, fresh signature by ``pinfl``; 422 otherwise."""
+    if not pinfl:
+        raise _fail("your account has no PINFL on record, so no signature can be tied to you")
+    port: Signature = services[SERVICE]
+    verdict = await port.verify(content, decode(signature_b64), detached=True, signer_pinfl=pinfl)
+    if not verdict.valid:
+        raise _fail(f"the signature was refused: {verdict.reason or 'not valid'}")
+    if verdict.signing_time is None or abs(now - verdict.signing_time) > FRESH:
+        raise _fail("the signing time is not within ten minutes of now: sign again")
+    plain: dict[str, Any] = msgspec.to_builtins(verdict)
+    plain["verified_at"] = now.isoformat()
+    return plain

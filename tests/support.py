@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from litestar.testing import AsyncTestClient
 
 from core.clock import utcnow
@@ -67,4 +68,15 @@ async def serving(settings: Settings, extra_plugins: dict[str, Any] | None = Non
                   ) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(settings, extra_plugins=extra_plugins)
     async with AsyncTestClient(app) as client:
+        yield client
+
+
+@asynccontextmanager
+async def racing(settings: Settings, extra_plugins: dict[str, Any] | None = None
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests really overlap, for concurrency tests: Litestar's AsyncTestClient
+    runs each request to the end through a blocking portal, so gathered requests never race."""
+    app = create_app(settings, extra_plugins=extra_plugins)
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                 base_url="http://shifo.test") as client:
         yield client

@@ -4,20 +4,17 @@ a PINFL and a dev EDS key, and helpers that draft, sign and issue through the pu
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from adapters.signature.dev import DevSignature
 from core.canonical import canonical_json
 from core.pinfl import check_digit
 from host.settings import Settings
-from host.web.app import create_app
-from tests.support import add_facility, add_user, login, opened, serving
+from tests.support import add_facility, add_user, login, opened, racing, serving
+
+concurrent_client = racing  # requests that really overlap
 
 API = "/api/v1/erecipe"
 PATIENT = "30211975910033"
@@ -38,16 +35,6 @@ PINFLS = {user: pinfl(i) for i, user in enumerate(USERS, 1)}
 def settings_for(db_url: str, keys: Path) -> Settings:
     return Settings(database_url=db_url, run_relay=False, modules=("medcard", "erecipe"),
                     signature_adapter="dev", signature_dev_keys_dir=str(keys))
-
-
-@asynccontextmanager
-async def concurrent_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests really overlap: Litestar's AsyncTestClient runs each request to the
-    end through a blocking portal, so gathered requests never race there."""
-    app = create_app(settings)
-    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                 base_url="http://shifo.test") as client:
-        yield client
 
 
 async def seed(settings: Settings) -> DevSignature:

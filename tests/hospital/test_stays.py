@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from tests.polyclinic.world import HOSP, MEDCARD, POLY, now_iso, patient, seed, settings_for, until
-from tests.support import login, serving
+from tests.support import login, racing, serving
 
 
 async def ward(client: Any, auth: dict[str, str], name: str, beds: int) -> dict[str, Any]:
@@ -73,7 +73,7 @@ async def test_referral_becomes_admission_then_transfer_discharge_and_census(db_
 async def test_twenty_concurrent_admissions_to_one_bed_have_one_winner(db_url: str) -> None:
     settings = settings_for(db_url)
     await seed(settings)
-    async with serving(settings) as client:
+    async with racing(settings) as client:
         doc = await login(client, "doctor")
         pids = [await patient(client, doc, n) for n in range(1, 21)]
         bed = (await ward(client, doc, "ICU", 1))["beds"][0]["id"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.clock import utcnow
 from tests.polyclinic.world import MEDCARD, POLY, now_iso, patient, seed, settings_for, until
-from tests.support import login, serving
+from tests.support import login, racing, serving
 
 
 def tashkent_day(stamp: str) -> str:
@@ -129,7 +129,7 @@ async def test_slot_transitions_answer_409_with_the_reason(db_url: str) -> None:
 async def test_twenty_concurrent_bookings_of_one_slot_have_one_winner(db_url: str) -> None:
     settings = settings_for(db_url)
     ids = await seed(settings)
-    async with serving(settings) as client:
+    async with racing(settings) as client:
         doc, nurse = await login(client, "doctor"), await login(client, "nurse")
         pids = [await patient(client, doc, n) for n in range(1, 21)]
         slot = (await slots_for(client, doc, ids["doctor"], hours_ago=-24))[0]

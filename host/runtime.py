@@ -16,6 +16,7 @@ from host import adapters
 from host.authz import Authorizer
 from host.migrations import VERSIONS as HOST_VERSIONS
 from host.modules import Modules
+from host.operator.scheduler import ReviewEnforcer
 from host.relay import Relay
 from host.settings import Settings
 from host.tables import facility_modules
@@ -42,6 +43,7 @@ class Runtime:
         self.services: dict[str, Any] = {}
         self.opened = False
         self.started = False
+        self.enforcer: ReviewEnforcer | None = None
 
     @classmethod
     def plan(cls, settings: Settings, extra_plugins: dict[str, Any] | None = None) -> Runtime:
@@ -85,8 +87,10 @@ class Runtime:
         self.relay = Relay(self.storage, self.handlers, self.messaging,
                            batch=s.relay_batch, poll_seconds=s.relay_poll_seconds,
                            max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds)
-        if s.run_relay:
+        if s.run_relay:  # background work of this process: the relay and the access review
             await self.relay.start()
+            self.enforcer = ReviewEnforcer(self)
+            await self.enforcer.start()
         for service in self.services.values():  # e.g. the erecipe expiry sweep; see the erecipe docs
             if hasattr(service, "start_background"):
                 await service.start_background()
@@ -98,6 +102,8 @@ class Runtime:
                 if hasattr(service, "stop_background"):
                     await service.stop_background()
             await self.relay.stop()
+            if self.enforcer is not None:
+                await self.enforcer.stop()
             self.started = False
         if self.opened:
             close = getattr(self.signature, "close", None)

@@ -16,6 +16,7 @@ class OperatorConfig(msgspec.Struct, frozen=True, kw_only=True):
     certification_days: int = 365  # access must be re-certified this often
     review_warning_days: int = 30  # flag users this many days before their certification lapses
     auto_suspend: bool = True  # suspend users whose certification lapsed
+    enforce_every_hours: float = 6  # how often the host checks (0: only `shifo review enforce`)
     inactive_days: int = 90  # flag accounts without a sign-in for this long
 
 

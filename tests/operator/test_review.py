@@ -3,6 +3,7 @@ suspension at day 366 with the clock under the test's control."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -96,3 +97,17 @@ async def test_no_automatic_suspension_when_configured_off(db_url: str, monkeypa
         users = {u["login"]: u for u in (await client.get(f"{REVIEW}/users", headers=w["op"])).json()}
         assert {"certification_lapsed", "inactive"} <= set(users["doc"]["flags"])
         assert (await client.get("/api/v1/medcard/", headers=w["doc"])).status_code == 200
+
+
+async def test_the_host_suspends_lapsed_accounts_by_itself(db_url: str, monkeypatch) -> None:
+    """No operator action and no cron job: the running host's own timer suspends at day 366."""
+    s, w = await seed(db_url, enforce_every_hours=1 / 3600)  # every second, for the test
+    s = s.with_(run_relay=True)  # the process does its background work
+    async with AsyncTestClient(create_app(s)) as client:
+        assert (await client.get("/api/v1/medcard/", headers=w["doc"])).status_code == 200
+        at(monkeypatch, clock.utcnow() + timedelta(days=366))
+        for _ in range(100):
+            if (await client.get("/api/v1/medcard/", headers=w["doc"])).status_code == 401:
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.get("/api/v1/medcard/", headers=w["doc"])).status_code == 401

@@ -31,7 +31,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     run_relay: bool = True
     # identity (local adapter)
     token_ttl_seconds: int = 900
-    token_secret: str = ""  # empty: generated per database and stored there
     # storage pool
     pool_size: int = 10
     db_echo: bool = False

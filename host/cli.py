@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from core.errors import ConfigurationError
 from host import demo, demo_patients
 from host.modules import discover
+from host.operator import account_commands
 from host.operator import commands as operator_commands
 from host.pluginapi import Permission
 from host.runtime import Runtime
@@ -167,6 +168,17 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 3
 
 
+async def cmd_erecipe(settings: Settings, args: argparse.Namespace) -> int:
+    """Expire prescriptions past their validity now (the server also sweeps while it runs)."""
+    async with opened(settings) as rt:
+        expiry = rt.services.get("erecipe.expiry")
+        if expiry is None:
+            raise ConfigurationError("the erecipe module is not enabled (SHIFO_MODULES)")
+        count = await expiry.sweep()
+    print(f"expired {count} prescription{'' if count == 1 else 's'}")
+    return 0
+
+
 # --- parsing ----------------------------------------------------------------------------------
 
 
@@ -192,13 +204,18 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="action")
     audit.add_parser("verify", help="walk the hash chain; exit 3 at the first broken entry")
+    rx = sub.add_parser("erecipe", help="electronic prescriptions").add_subparsers(
+        dest="erecipe_command", required=True, metavar="action")
+    rx.add_parser("expire", help="expire prescriptions past their validity; print how many")
     operator_commands.add_parsers(sub)
+    account_commands.add_parsers(sub)
     return p
 
 
 COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
                             "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
-                            "audit": cmd_audit, **operator_commands.COMMANDS}
+                            "audit": cmd_audit, "erecipe": cmd_erecipe, **operator_commands.COMMANDS,
+                            **account_commands.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,8 @@
 """The inpatient card of one stay, assembled from its own rows and the card entries attached to it.
 
-Prescriptions: the erecipe module publishes no catalogue event yet. Entries of kind
-``prescription`` that reach this stay (through ``EntryRecorded``) are listed; those recorded on
-the discharge day form the discharge prescriptions. When erecipe adds its own event, subscribe to it
-in :mod:`inbound` and store it in ``hospital_stay_entries`` with kind ``prescription``: nothing here
-changes.
+Prescriptions come from the erecipe module's events (:mod:`prescriptions` keeps them as stay
+entries of kind ``prescription``, marked when cancelled); those issued on the discharge day form
+the discharge prescriptions of the discharge summary.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.hospital import INFO, inbound
+from plugins.hospital import INFO, inbound, prescriptions
 from plugins.hospital.api import ModuleController, StayController, WardController
 
 HERE = Path(__file__).parent
@@ -47,4 +47,4 @@ def shifo_migrations() -> str:
 
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
-    return list(inbound.HANDLERS)
+    return [*inbound.HANDLERS, *prescriptions.HANDLERS]

@@ -110,7 +110,7 @@ class AttachedEntry(msgspec.Struct, frozen=True, kw_only=True):
 class InpatientCard(msgspec.Struct, frozen=True, kw_only=True):
     """The paper inpatient card: admission, daily indicators, diagnoses, results, prescriptions,
     transfers and discharge. ``discharge_prescriptions`` lists prescriptions given at discharge
-    (entries of kind ``prescription`` recorded on the discharge day), once a module sends them."""
+    (electronic prescriptions issued on the discharge day)."""
 
     stay: Stay
     indicators: list[AttachedEntry]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.polyclinic import INFO, inbound
+from plugins.polyclinic import INFO, inbound, prescriptions
 from plugins.polyclinic.api import AppointmentController, ModuleController, VisitController
 
 HERE = Path(__file__).parent
@@ -48,4 +48,4 @@ def shifo_migrations() -> str:
 
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
-    return list(inbound.HANDLERS)
+    return [*inbound.HANDLERS, *prescriptions.HANDLERS]

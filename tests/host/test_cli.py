@@ -10,9 +10,10 @@ import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.storage.tables import outbox
 from core.clock import utcnow
@@ -165,3 +166,27 @@ def test_demo_people_have_valid_distinct_pinfls() -> None:
     for pinfl in pinfls:
         assert pinfl is not None
         parse_pinfl(pinfl)  # raises on a wrong check digit or date
+
+
+async def test_erecipe_expire_sweeps_once_and_needs_the_module(tmp_path: Path) -> None:
+    from plugins.erecipe.tables import prescriptions
+    from tests.erecipe.rx import actor, issued, seed, settings_for  # the prescription test world
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shifo.db'}"
+    s = settings_for(url, tmp_path / "keys")
+    signer = await seed(s)
+    async with serving(s) as client:
+        rx = await issued(await actor(client, signer, "doctor"))
+    async with opened(s) as rt, rt.storage.transaction() as tx:
+        await tx.execute(update(prescriptions).where(prescriptions.c.number == rx["number"])
+                         .values(valid_until=utcnow() - timedelta(minutes=1)))
+
+    def expire(modules: str) -> subprocess.CompletedProcess[str]:
+        return shifo(tmp_path, "erecipe", "expire", SHIFO_DATABASE_URL=url, SHIFO_MODULES=modules)
+
+    first = await asyncio.to_thread(expire, "medcard,erecipe")
+    assert first.returncode == 0 and first.stdout.strip() == "expired 1 prescription", first.stderr
+    again = await asyncio.to_thread(expire, "medcard,erecipe")
+    assert again.returncode == 0 and again.stdout.strip() == "expired 0 prescriptions", again.stderr
+    off = await asyncio.to_thread(expire, "medcard")
+    assert off.returncode == 2 and "erecipe module is not enabled" in off.stderr

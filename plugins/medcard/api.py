@@ -13,13 +13,14 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from host.pluginapi import Ctx, requires
-from plugins.medcard import INFO, config, timeline, versions
+from plugins.medcard import INFO, config, module_records, timeline, versions
 from plugins.medcard import patients as registry
 from plugins.medcard.entries import Author
 from plugins.medcard.schema import Entry, EntryPage, ModuleStatus, Patient, PatientIn
 
 _RANK = ("doctor", "resident", "nurse", "pharmacist")
 Kind = Literal["indicator", "diagnosis", "lab", "instrumental"]
+RecordKind = Literal["prescription", "outpatient_visit", "inpatient_stay"]
 
 
 def author(ctx: Ctx) -> Author:
@@ -105,3 +106,17 @@ class CardController(Controller):
         """Every version of the entry, oldest first, with author and reason of each."""
         async with ctx.storage.transaction() as tx:
             return await versions.history(tx, patient_id, entry_id, audit=ctx.audit)
+
+
+class RecordsController(Controller):
+    """What the other modules record for the patient (kept apart from the entry timeline, whose
+    keyset pages run over the card's own entries): prescriptions, outpatient visits, inpatient stays."""
+
+    path = "/patients/{patient_id:uuid}/records"
+
+    @get("/", opt=requires("medcard.entry", "read"))
+    async def records(self, ctx: Ctx, patient_id: FromPath[UUID],
+                      kind: FromQuery[RecordKind | None] = None) -> list[module_records.ModuleRecord]:
+        """Newest first, each with its current status; empty where those modules are not installed."""
+        async with ctx.storage.transaction() as tx:
+            return await module_records.listing(tx, patient_id, kind=kind, audit=ctx.audit)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.medcard import INFO, directory
-from plugins.medcard.api import CardController, ModuleController, PatientController
+from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
+from plugins.medcard import INFO, directory, module_records
+from plugins.medcard.api import CardController, ModuleController, PatientController, RecordsController
 from plugins.medcard.entry_routes import (
     DiagnosisController,
     EntriesAliasController,
@@ -31,7 +31,7 @@ def shifo_module_info() -> ModuleInfo:
 def shifo_route_handlers() -> list[Any]:
     return [ModuleController, PatientController, CardController, IndicatorController,
             EntriesAliasController, DiagnosisController, LabController, InstrumentalController,
-            ReportController]
+            ReportController, RecordsController]
 
 
 @hookimpl
@@ -64,3 +64,9 @@ def shifo_migrations() -> str:
 def shifo_services() -> dict[str, Any]:
     """The patient directory (``ports.directory.PatientDirectory``) for the other modules."""
     return {DIRECTORY: directory.create}
+
+
+@hookimpl
+def shifo_event_handlers() -> list[EventHandler]:
+    """Prescriptions, visits and stays of the other modules, projected onto the card."""
+    return [module_records.HANDLER]

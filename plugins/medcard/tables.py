@@ -71,3 +71,22 @@ entries = Table(
 )
 Index("ix_medcard_entries_timeline", entries.c.patient_id, entries.c.performed_at, entries.c.id)
 Index("ix_medcard_entries_facility", entries.c.facility, entries.c.kind, entries.c.status)
+
+# What the other modules record for the patient (prescriptions, visits, stays), projected from their
+# events: one row per source record, its status following later events. Written only by the handler.
+module_records = Table(
+    "medcard_module_records",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pinfl", String(14), nullable=False),
+    Column("source", String(32), nullable=False),  # erecipe | polyclinic | hospital
+    Column("kind", String(32), nullable=False),  # prescription | outpatient_visit | inpatient_stay
+    Column("record_id", Uuid, nullable=False),  # the prescription, visit or stay id in its module
+    Column("status", String(24), nullable=False),
+    Column("summary", Json, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),  # when the record began (issued, opened, admitted)
+    Column("updated_at", UtcDateTime, nullable=False),  # when the latest event applied occurred
+    UniqueConstraint("source", "record_id", name="uq_medcard_module_records_source"),
+)
+Index("ix_medcard_module_records_patient", module_records.c.pinfl, module_records.c.kind,
+      module_records.c.occurred_at)

@@ -31,11 +31,17 @@ async def on_referral(event: Event, tx: Transaction) -> None:
 
 
 async def _current_stay(tx: Transaction, event: EntryRecorded | EntryCorrected) -> UUID | None:
+    """The stay an entry belongs to: the one it names, else the stay at its facility that covered
+    the moment it was performed. Judged by clinical time, not by when the relay delivers it, so an
+    entry delivered after the discharge still lands on its stay."""
     if event.encounter_id is not None:
         where: Any = stays.c.id == event.encounter_id
     else:
-        where = (stays.c.pinfl == event.patient) & (stays.c.facility == event.facility)
-    row = (await tx.execute(select(stays.c.id).where(where, stays.c.status == "admitted"))).first()
+        where = ((stays.c.pinfl == event.patient) & (stays.c.facility == event.facility)
+                 & (stays.c.admitted_at <= event.performed_at)
+                 & (stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= event.performed_at)))
+    row = (await tx.execute(select(stays.c.id).where(where).order_by(stays.c.admitted_at.desc())
+                            .limit(1))).first()
     return None if row is None else row.id
 
 

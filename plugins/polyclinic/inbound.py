@@ -22,11 +22,17 @@ ENTRY_EVENTS = (EntryRecorded.event_type(), EntryCorrected.event_type())
 
 
 async def _open_visit(tx: Transaction, event: EntryRecorded | EntryCorrected) -> UUID | None:
+    """The visit an entry belongs to: the one it names, else the visit at its facility, open when
+    the entry was recorded. Judged by the entry's own time, not by when the relay delivers it, so
+    an entry recorded just before the visit closed still lands on it."""
+    at = event.occurred_at
+    open_then = (visits.c.opened_at <= at) & (visits.c.closed_at.is_(None) | (visits.c.closed_at >= at))
     if event.encounter_id is not None:
-        where: Any = visits.c.id == event.encounter_id
+        where: Any = (visits.c.id == event.encounter_id) & open_then
     else:
-        where = (visits.c.pinfl == event.patient) & (visits.c.facility == event.facility)
-    row = (await tx.execute(select(visits.c.id).where(where, visits.c.status == "open"))).first()
+        where = (visits.c.pinfl == event.patient) & (visits.c.facility == event.facility) & open_then
+    row = (await tx.execute(select(visits.c.id).where(where).order_by(visits.c.opened_at.desc())
+                            .limit(1))).first()
     return None if row is None else row.id
 
 

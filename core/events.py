@@ -208,6 +208,12 @@ class PrescriptionIssued(Event, frozen=True, kw_only=True, tag="erecipe.issued")
     valid_until: datetime
     lines: list[dict[str, object]] = msgspec.field(default_factory=list)  # inn, form, strength, quantity
 
+    def card_summary(self) -> dict[str, object]:
+        """What any card (medical, outpatient, inpatient) shows of this prescription."""
+        return {"number": self.number, "category": self.category, "diagnosis": self.diagnosis,
+                "prescriber": str(self.prescriber), "valid_until": self.valid_until.isoformat(),
+                "lines": [dict(line) for line in self.lines]}
+
 
 class PrescriptionCancelled(Event, frozen=True, kw_only=True, tag="erecipe.cancelled"):
     prescription_id: UUID

@@ -31,9 +31,7 @@ async def _stay_at(tx: Transaction, pinfl: str, facility: str, at: datetime) -> 
 
 
 def summary(event: PrescriptionIssued) -> dict[str, Any]:
-    return {"number": event.number, "category": event.category, "diagnosis": event.diagnosis,
-            "prescriber": str(event.prescriber), "valid_until": event.valid_until.isoformat(),
-            "lines": [dict(ln) for ln in event.lines], "status": "issued"}
+    return {**event.card_summary(), "status": "issued"}
 
 
 async def on_issued(event: Event, tx: Transaction) -> None:

@@ -58,10 +58,8 @@ def change_of(e: ev.Event) -> Change | None:
     match e:
         case ev.PrescriptionIssued():
             return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="issued", opens=True,
-                          summary={"number": e.number, "category": e.category, "diagnosis": e.diagnosis,
-                                   "facility": e.facility, "prescriber": str(e.prescriber),
-                                   "issued_at": _at(e.occurred_at), "valid_until": _at(e.valid_until),
-                                   "lines": list(e.lines)})
+                          summary={**e.card_summary(), "facility": e.facility,
+                                   "issued_at": _at(e.occurred_at)})
         case ev.PrescriptionCancelled():
             return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="cancelled",
                           summary={"number": e.number, "cancel_reason": e.reason,

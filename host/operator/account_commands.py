@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from core.errors import ConfigurationError
 from host import audit
 from host.settings import Settings
@@ -80,15 +82,9 @@ async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
                 qualification_date=args.issued, education=args.education, tx=tx)
         else:
             target = (await rt.identity.revoke(args.grant_id, tx=tx)).id
-        await audit.record(tx, msgspec_replace(entry, object=str(target)))
+        await audit.record(tx, msgspec.structs.replace(entry, object=str(target)))
     print(f"{action}: done ({target})")
     return 0
-
-
-def msgspec_replace(entry: audit.AuditEntry, **changes: Any) -> audit.AuditEntry:
-    import msgspec
-
-    return msgspec.structs.replace(entry, **changes)
 
 
 COMMANDS = {"accounts": cmd_accounts}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from host.pluginapi import PROJECT, Action, EventHandler, ModuleInfo, PolicyRule
+from host.pluginapi import PROJECT, Action, EventHandler, FhirResource, ModuleInfo, PolicyRule
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 
@@ -45,6 +45,30 @@ def shifo_route_handlers() -> list[Any]:  # type: ignore[empty-body]
     handler must declare its permission with ``opt=requires(object, action)`` (or ``public()``);
     the app refuses to start if one does not. Handlers receive the caller and the ports through a
     ``ctx: Context`` parameter.
+    """
+
+
+@hookspec
+def shifo_patient_routes() -> list[Any]:  # type: ignore[empty-body]
+    """Return the module's part of the patient's own record: handlers for the patient app (DMED).
+
+    Since 0.2.0. Called once while the app is built; the host mounts them under
+    ``/api/v1/patient/`` (pick paths that say what they are: ``/card``, ``/prescriptions``). Every
+    handler must declare ``opt=own_record(object)``; the app refuses to start otherwise. A handler
+    reads only ``ctx.patient`` (the caller's PINFL) and takes no patient id from the request, so a
+    patient can never reach another's data. Audit the read with ``ctx.audit(..., patient=ctx.patient)``.
+    """
+
+
+@hookspec
+def shifo_fhir_resources() -> list[FhirResource]:  # type: ignore[empty-body]
+    """Serve the module's data as FHIR R5 resources under ``/fhir/<type>``.
+
+    Since 0.2.0. Called once while the app is built. The host owns the protocol (search parsing,
+    paging, Bundles, ``$everything``, OperationOutcome, the CapabilityStatement), the permission
+    check (``object``/``action`` as on the native route, in the caller's facility) and the
+    patient compartment (a patient caller only ever gets items whose ``patient`` is their own),
+    and audits every read. Providers are ``async`` and only map the module's rows to FHIR JSON.
     """
 
 

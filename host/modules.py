@@ -11,7 +11,7 @@ import pluggy
 
 from core.errors import ConfigurationError
 from host import hookspecs
-from host.pluginapi import PROJECT, Action, EventHandler, ModuleInfo, PolicyRule
+from host.pluginapi import PROJECT, Action, EventHandler, FhirResource, ModuleInfo, PolicyRule
 
 GROUP = "shifo.plugins"
 
@@ -85,6 +85,12 @@ class Modules:
 
     def route_handlers(self) -> list[tuple[ModuleInfo, list[Any]]]:
         return [(i, r or []) for i, r in self._each("shifo_route_handlers")]
+
+    def patient_routes(self) -> list[tuple[ModuleInfo, list[Any]]]:
+        return [(i, r or []) for i, r in self._each("shifo_patient_routes")]
+
+    def fhir_resources(self) -> list[tuple[ModuleInfo, list[FhirResource]]]:
+        return [(i, r or []) for i, r in self._each("shifo_fhir_resources")]
 
     def actions(self) -> list[tuple[ModuleInfo, list[Action]]]:
         return [(i, r or []) for i, r in self._each("shifo_actions")]

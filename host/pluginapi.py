@@ -7,6 +7,7 @@ permission of every route with :func:`requires`, and receives a :class:`Context`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -18,6 +19,7 @@ from litestar.di import NamedDependency
 from core.events import Event
 from core.principals import Principal
 from host import audit as _audit
+from ports.directory import SERVICE as DIRECTORY
 from ports.storage import Storage, Transaction
 
 PROJECT = "shifo"
@@ -71,6 +73,8 @@ class Permission(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     principal: PrincipalKind = "staff"
     facility_scoped: bool = True
+    #: A staff route that a patient may also call, confined to their own compartment (FHIR).
+    patients: bool = False
 
 
 def requires(
@@ -82,6 +86,12 @@ def requires(
     """
     return {"permission": Permission(object=object, action=action, principal=principal,
                                      facility_scoped=facility_scoped)}
+
+
+def own_record(object: str) -> dict[str, Any]:
+    """Route ``opt`` of a patient-app route (hook ``shifo_patient_routes``): the caller is a patient
+    and the handler reads only ``ctx.patient``, their own PINFL, never an id from the request."""
+    return requires(object, "read", principal="patient", facility_scoped=False)
 
 
 def public() -> dict[str, Any]:
@@ -102,6 +112,13 @@ class Context(msgspec.Struct, kw_only=True):
     @property
     def user_id(self) -> UUID | None:
         return self.principal.id if self.principal else None
+
+    @property
+    def patient(self) -> str:
+        """The PINFL of the calling patient: the only record a patient route may touch."""
+        if self.principal is None or self.principal.kind != "patient" or not self.principal.pinfl:
+            raise PermissionError("not a patient with a PINFL")  # the guard never lets one through
+        return self.principal.pinfl
 
     async def audit(self, tx: Transaction, action: str, *, patient: str | None = None,
                     object: str | None = None, outcome: str = "ok", detail: str | None = None) -> None:
@@ -137,16 +154,91 @@ def subscribe(consumer: str, *event_types: str) -> Callable[[EventHandlerFn], Ev
     return wrap
 
 
+# --- FHIR (hook ``shifo_fhir_resources``) -------------------------------------------------------
+
+
+class FhirQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A search the host parsed and checked. ``patient`` is a PINFL (for a patient caller always
+    their own); ``since``/``until`` bound the resource's clinical date (``until`` exclusive);
+    ``identifier`` and ``code`` are tokens, ``system|value`` or a bare value. Return at most
+    ``limit`` matches, newest first; the host pages and merges providers of one type."""
+
+    patient: str | None = None
+    identifier: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    code: str | None = None
+    status: str | None = None
+    limit: int = 101
+
+
+class FhirItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One resource as FHIR R5 JSON (with ``resourceType`` and ``id``), the PINFL of the patient
+    whose compartment holds it (None: in none, e.g. an Organization) and its date for ordering."""
+
+    resource: dict[str, Any]
+    patient: str | None
+    when: datetime | None = None
+
+
+class FhirRequest(msgspec.Struct, kw_only=True):
+    """What a provider receives: a read transaction, the services, and the patient reference helper."""
+
+    tx: Transaction
+    services: dict[str, Any]
+    pinfl_system: str
+    _refs: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+
+    async def patient_ref(self, pinfl: str) -> dict[str, str]:
+        """``{"reference": "Patient/<id>", "display": name}`` for a PINFL (ids are the card's, not
+        the PINFL, so URLs and logs carry no national number)."""
+        if pinfl not in self._refs:
+            found = await self.services[DIRECTORY].by_pinfl(pinfl, self.tx)
+            self._refs[pinfl] = ({"reference": f"Patient/{found.id}", "display": _name(found)} if found
+                                 else {"identifier": {"system": self.pinfl_system, "value": pinfl}})  # type: ignore[dict-item]
+        return self._refs[pinfl]
+
+
+FhirRead = Callable[[FhirRequest, str], Awaitable[FhirItem | None]]
+FhirSearch = Callable[[FhirRequest, FhirQuery], Awaitable[list[FhirItem]]]
+
+
+class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
+    """A module's FHIR resource type (several modules may serve one type, e.g. Encounter).
+
+    ``object``/``action`` is the permission of the module's native read route: FHIR obeys the same
+    roles, facility and installation rules. ``params`` lists the search parameters it honours among
+    ``identifier patient date code status``. ``read`` answers None for an id it does not know.
+    """
+
+    type: str
+    object: str
+    action: str
+    read: FhirRead
+    search: FhirSearch
+    params: tuple[str, ...] = ("patient", "date")
+    profile: str | None = None
+
+
+def _name(p: Any) -> str:
+    return " ".join(x for x in (p.surname, p.given_name, p.patronymic) if x)
+
+
 __all__ = [
     "Action",
     "Context",
     "Ctx",
     "EventHandler",
+    "FhirItem",
+    "FhirQuery",
+    "FhirRequest",
+    "FhirResource",
     "ModuleInfo",
     "Permission",
     "PolicyRule",
     "hookimpl",
     "load_policy",
+    "own_record",
     "public",
     "requires",
     "subscribe",

@@ -15,12 +15,14 @@ from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ConfigurationError
+from host.fhir import web as fhir_web
 from host.operator import metrics as operator_metrics
 from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
 from host.web import accounts, auth, health, problems
+from host.web import patient as patient_web
 from host.web.body import body_guard
 from host.web.guard import guard
 
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         Router(path=f"{API}/{info.name}", route_handlers=handlers, tags=[info.name])
         for info, handlers in runtime.modules.route_handlers() if handlers
     ]
+    routers.append(patient_router(runtime))
+    routers.append(Router(path="/fhir", route_handlers=fhir_web.handlers(runtime, settings), tags=["fhir"]))
     app = Litestar(
         route_handlers=[health.health, health.ready, operator_metrics.metrics, auth.router, accounts.router,
                         operator_web.router, *routers],
@@ -56,6 +60,13 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
     return app
 
 
+def patient_router(runtime: Runtime) -> Router:
+    """The patient app's API: the host's routes and each module's part of the patient's record."""
+    contributed = [h for _, handlers in runtime.modules.patient_routes() for h in handlers]
+    return Router(path=f"{API}/patient", route_handlers=[*patient_web.HANDLERS, *contributed],
+                  tags=["patient"])
+
+
 def check_routes(app: Litestar) -> None:
     """Deny by default: refuse to start if any route declares no permission."""
     missing = []
@@ -68,6 +79,9 @@ def check_routes(app: Litestar) -> None:
             perm = handler.opt.get("permission")
             if perm != "public" and not isinstance(perm, Permission):
                 missing.append(f"{'/'.join(sorted(handler.http_methods))} {route.path}")
+            elif route.path.startswith(f"{API}/patient/") and getattr(perm, "principal", "") != "patient":
+                raise ConfigurationError(f"{route.path} is in the patient app's API but is not for "
+                                         "patients: declare opt=own_record(object)")
     if missing:
         raise ConfigurationError("routes without a declared permission: " + ", ".join(missing)
                                  + ". Add opt=requires(object, action) or opt=public().")

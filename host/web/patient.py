@@ -1,0 +1,7 @@
+"""The host's part of the patient app API (``/api/v1/patient``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HANDLERS: list[Any] = []

@@ -78,14 +78,17 @@ class Permission(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def requires(
-    object: str, action: str, *, principal: PrincipalKind = "staff", facility_scoped: bool = True
+    object: str, action: str, *, principal: PrincipalKind = "staff", facility_scoped: bool = True,
+    patients: bool = False,
 ) -> dict[str, Any]:
     """Route ``opt`` declaring the permission a route needs: ``@get("/", opt=requires(...))``.
 
     Staff permissions are checked in the facility chosen for the request (``X-Facility`` header).
+    ``patients=True`` also admits patient accounts, which the handler must confine to their own
+    record (the FHIR facade does).
     """
     return {"permission": Permission(object=object, action=action, principal=principal,
-                                     facility_scoped=facility_scoped)}
+                                     facility_scoped=facility_scoped, patients=patients)}
 
 
 def own_record(object: str) -> dict[str, Any]:

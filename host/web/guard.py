@@ -61,9 +61,15 @@ async def _decide(connection: Connection, permission: Any, runtime: Runtime, sta
         raise _unauthorized("sign in and send the access token as 'Authorization: Bearer ...'")
     audience = "patient" if permission.principal == "patient" else "staff"
     principal = await runtime.identity.authenticate(token, audience)
+    if principal is None and permission.patients:  # a route patients share, for their own compartment
+        principal = await runtime.identity.authenticate(token, "patient")
     if principal is None:
         raise _unauthorized("the access token is invalid, expired or revoked")
     state["principal"] = principal
+    if principal.kind == "patient" and permission.patients:
+        if not principal.pinfl:
+            raise PermissionDeniedException("this patient account has no PINFL to read a record by")
+        return
     if principal.kind != permission.principal:
         raise PermissionDeniedException(f"this route is for {permission.principal} accounts")
     if permission.principal != "staff" or not permission.facility_scoped:

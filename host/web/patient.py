@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-HANDLERS: list[Any] = []
+from host.web import patient_stream
+
+HANDLERS: list[Any] = [*patient_stream.HANDLERS]

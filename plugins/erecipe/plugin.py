@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.erecipe import INFO
+from host.pluginapi import Action, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
+from plugins.erecipe import INFO, fhir, patient_api
 from plugins.erecipe.api import (
     DevSignController,
     DispensingController,
@@ -57,3 +57,13 @@ def shifo_migrations() -> str:
 def shifo_services() -> dict[str, Any]:
     """The expiry sweep: ``sweep()`` on demand; the host runs it periodically while serving."""
     return {EXPIRY: Expiry}
+
+
+@hookimpl
+def shifo_patient_routes() -> list[Any]:
+    return list(patient_api.HANDLERS)
+
+
+@hookimpl
+def shifo_fhir_resources() -> list[FhirResource]:
+    return list(fhir.RESOURCES)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.medcard import INFO, directory, module_records
+from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
+from plugins.medcard import INFO, directory, fhir, module_records, patient_api
 from plugins.medcard.api import CardController, ModuleController, PatientController, RecordsController
 from plugins.medcard.entry_routes import (
     DiagnosisController,
@@ -70,3 +70,13 @@ def shifo_services() -> dict[str, Any]:
 def shifo_event_handlers() -> list[EventHandler]:
     """Prescriptions, visits and stays of the other modules, projected onto the card."""
     return [module_records.HANDLER]
+
+
+@hookimpl
+def shifo_patient_routes() -> list[Any]:
+    return list(patient_api.HANDLERS)
+
+
+@hookimpl
+def shifo_fhir_resources() -> list[FhirResource]:
+    return list(fhir.RESOURCES)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, EventHandler, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.polyclinic import INFO, inbound, prescriptions
+from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
+from plugins.polyclinic import INFO, fhir, inbound, patient_api, prescriptions
 from plugins.polyclinic.api import AppointmentController, ModuleController, VisitController
 
 HERE = Path(__file__).parent
@@ -49,3 +49,13 @@ def shifo_migrations() -> str:
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
     return [*inbound.HANDLERS, *prescriptions.HANDLERS]
+
+
+@hookimpl
+def shifo_patient_routes() -> list[Any]:
+    return list(patient_api.HANDLERS)
+
+
+@hookimpl
+def shifo_fhir_resources() -> list[FhirResource]:
+    return list(fhir.RESOURCES)

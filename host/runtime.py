@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core.errors import ConfigurationError
-from host import adapters
+from host import adapters, staff
 from host.authz import Authorizer
 from host.migrations import VERSIONS as HOST_VERSIONS
 from host.modules import Modules
@@ -76,6 +76,7 @@ class Runtime:
         self.signature = await adapters.create("signature", s.signature_adapter, s)
         self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
         self.services["signature"] = self.signature  # modules reach the port as ctx.services["signature"]
+        self.services[staff.SERVICE] = staff.create(self.identity)  # ports.staff.StaffDirectory
         self.opened = True
 
     async def migrate(self) -> None:
@@ -114,8 +115,11 @@ class Runtime:
             self.opened = False
 
     async def module_enabled(self, facility: str, module: str) -> bool:
-        stmt = select(facility_modules.c.module).where(
-            facility_modules.c.facility == facility, facility_modules.c.module == module,
-            facility_modules.c.disabled_at.is_(None))
         async with self.storage.transaction(readonly=True) as tx:
-            return (await tx.execute(stmt)).first() is not None
+            return (await tx.execute(_ENABLED, {"facility": facility, "module": module})).first() is not None
+
+
+#: Built once: the guard asks it on every module request.
+_ENABLED = select(facility_modules.c.module).where(
+    facility_modules.c.facility == bindparam("facility"), facility_modules.c.module == bindparam("module"),
+    facility_modules.c.disabled_at.is_(None))

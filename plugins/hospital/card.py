@@ -16,8 +16,9 @@ from plugins.hospital.schema import AttachedEntry, InpatientCard, Transfer
 from plugins.hospital.tables import stay_entries, transfers
 from ports.storage import Transaction
 
-SECTIONS = {"indicator": "indicators", "diagnosis": "diagnoses", "lab": "results",
-            "instrumental": "results", "prescription": "prescriptions"}
+SECTIONS = {"complaint": "complaints", "finding": "findings", "indicator": "indicators",
+            "diagnosis": "diagnoses", "lab": "results", "instrumental": "results",
+            "prescription": "prescriptions"}
 
 
 async def assemble(tx: Transaction, facility: str, stay_id: UUID) -> InpatientCard:

@@ -108,11 +108,13 @@ class AttachedEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class InpatientCard(msgspec.Struct, frozen=True, kw_only=True):
-    """The paper inpatient card: admission, daily indicators, diagnoses, results, prescriptions,
-    transfers and discharge. ``discharge_prescriptions`` lists prescriptions given at discharge
-    (electronic prescriptions issued on the discharge day)."""
+    """The paper inpatient card: admission, complaints and examination findings, daily indicators,
+    diagnoses, results, prescriptions, transfers and discharge. ``discharge_prescriptions`` lists
+    prescriptions given at discharge (electronic prescriptions issued on the discharge day)."""
 
     stay: Stay
+    complaints: list[AttachedEntry]
+    findings: list[AttachedEntry]
     indicators: list[AttachedEntry]
     diagnoses: list[AttachedEntry]
     results: list[AttachedEntry]

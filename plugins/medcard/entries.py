@@ -18,9 +18,17 @@ from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from core.events import CriticalLabValue, EntryRecorded
 from core.ids import new_id
-from plugins.medcard import diagnoses, instrumental, labs, vitals
+from plugins.medcard import diagnoses, examination, instrumental, labs, vitals
 from plugins.medcard.audit import Audit
-from plugins.medcard.inputs import DiagnosisIn, EntryIn, IndicatorIn, InstrumentalIn, LabIn
+from plugins.medcard.inputs import (
+    ComplaintIn,
+    DiagnosisIn,
+    EntryIn,
+    FindingIn,
+    IndicatorIn,
+    InstrumentalIn,
+    LabIn,
+)
 from plugins.medcard.kinds import Normalized
 from plugins.medcard.schema import Entry
 from plugins.medcard.tables import entries, patients
@@ -29,7 +37,8 @@ from ports.storage import Transaction
 CLOCK_SKEW = timedelta(seconds=120)  # devices' clocks drift; beyond this "future" is an error
 _NORMALIZE: dict[type[Any], Callable[[Any], Normalized]] = {
     IndicatorIn: vitals.normalize, DiagnosisIn: diagnoses.normalize, LabIn: labs.normalize,
-    InstrumentalIn: instrumental.normalize}
+    InstrumentalIn: instrumental.normalize, ComplaintIn: examination.normalize_complaint,
+    FindingIn: examination.normalize_finding}
 
 
 class Author(msgspec.Struct, frozen=True, kw_only=True):

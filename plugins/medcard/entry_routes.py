@@ -13,9 +13,13 @@ from host.pluginapi import Ctx, requires
 from plugins.medcard import entries, versions
 from plugins.medcard.api import author, late_after
 from plugins.medcard.inputs import (
+    ComplaintCorrection,
+    ComplaintIn,
     DiagnosisCorrection,
     DiagnosisIn,
     EntryIn,
+    FindingCorrection,
+    FindingIn,
     IndicatorCorrection,
     IndicatorIn,
     InstrumentalCorrection,
@@ -138,3 +142,43 @@ class InstrumentalController(Controller):
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
         return await _error(ctx, patient_id, entry_id, "instrumental", data)
+
+
+class ComplaintController(Controller):
+    path = "/patients/{patient_id:uuid}/complaints"
+    opt = requires("medcard.complaint", "record")
+
+    @post("/", summary="Record the patient's complaints and the history of the present illness")
+    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+                     data: JSONBody[ComplaintIn]) -> Entry:
+        return await _record(ctx, request, patient_id, data)
+
+    @post(_VERSIONS, summary="Correct complaints")
+    async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
+                      data: JSONBody[ComplaintCorrection]) -> Entry:
+        return await _correct(ctx, patient_id, entry_id, data)
+
+    @post(_ERROR, summary="Mark complaints entered in error")
+    async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
+                    data: JSONBody[ErrorIn]) -> Entry:
+        return await _error(ctx, patient_id, entry_id, "complaint", data)
+
+
+class FindingController(Controller):
+    path = "/patients/{patient_id:uuid}/findings"
+    opt = requires("medcard.finding", "record")
+
+    @post("/", summary="Record objective examination findings")
+    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+                     data: JSONBody[FindingIn]) -> Entry:
+        return await _record(ctx, request, patient_id, data)
+
+    @post(_VERSIONS, summary="Correct examination findings")
+    async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
+                      data: JSONBody[FindingCorrection]) -> Entry:
+        return await _correct(ctx, patient_id, entry_id, data)
+
+    @post(_ERROR, summary="Mark examination findings entered in error")
+    async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
+                    data: JSONBody[ErrorIn]) -> Entry:
+        return await _error(ctx, patient_id, entry_id, "finding", data)

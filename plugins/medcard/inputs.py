@@ -1,7 +1,8 @@
 """What a clinician sends to record an entry, one type per kind, and the correction envelopes.
 
 Each kind has its own route (and so its own permission: nurses record indicators only). The
-``kind`` field is optional in bodies; when given it must match the route.
+``kind`` field is optional in bodies; when given it must match the route. Free text is bounded
+(``LongText``) and must hold more than whitespace (checked in ``examination.py``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,21 @@ class InstrumentalIn(_Base, frozen=True, kw_only=True, tag="instrumental"):
     requested_by: UUID | None = None
 
 
-EntryIn = IndicatorIn | DiagnosisIn | LabIn | InstrumentalIn
+class ComplaintIn(_Base, frozen=True, kw_only=True, tag="complaint"):
+    """What the patient reports: the complaints and the history of the present illness."""
+
+    complaints: LongText  # e.g. "Dry cough for 5 days, fever up to 38.5 in the evenings"
+    history: LongText | None = None  # how the illness began and developed (anamnesis morbi)
+
+
+class FindingIn(_Base, frozen=True, kw_only=True, tag="finding"):
+    """What the clinician finds on examination (the objective status), by body system if given."""
+
+    findings: LongText  # e.g. "Vesicular breathing, scattered dry rales on both sides"
+    system: Text | None = None  # the system or region examined, e.g. "respiratory"
+
+
+EntryIn = IndicatorIn | DiagnosisIn | LabIn | InstrumentalIn | ComplaintIn | FindingIn
 
 
 class _Correction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -106,3 +121,11 @@ class LabCorrection(_Correction, frozen=True, kw_only=True):
 
 class InstrumentalCorrection(_Correction, frozen=True, kw_only=True):
     entry: InstrumentalIn
+
+
+class ComplaintCorrection(_Correction, frozen=True, kw_only=True):
+    entry: ComplaintIn
+
+
+class FindingCorrection(_Correction, frozen=True, kw_only=True):
+    entry: FindingIn

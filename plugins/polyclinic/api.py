@@ -10,7 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from host.pluginapi import Ctx, requires
-from plugins.polyclinic import INFO, card, patients, referrals, schedule, visits
+from plugins.polyclinic import INFO, card, patients, referrals, schedule, staff, visits
 from plugins.polyclinic.schema import (
     BookIn,
     CloseIn,
@@ -53,6 +53,7 @@ class AppointmentController(Controller):
     @post("/schedules", opt=requires("polyclinic.schedule", "manage"), summary="Add a doctor's slots")
     async def add_schedule(self, ctx: Ctx, data: JSONBody[ScheduleIn]) -> list[Slot]:
         async with ctx.storage.transaction() as tx:
+            await staff.check_doctor(ctx.services, tx, _facility(ctx), data.doctor)
             made = await schedule.create(tx, _facility(ctx), data)
             await ctx.audit(tx, "polyclinic.schedule/manage", object=str(data.doctor),
                             detail=f"{len(made)} slots")

@@ -12,8 +12,8 @@ from plugins.polyclinic.schema import AttachedEntry, OutpatientCard
 from plugins.polyclinic.tables import visit_entries
 from ports.storage import Transaction
 
-#: card entry kind -> section; kinds the card may add later land in "complaints" only if named here
-SECTIONS = {"complaint": "complaints", "finding": "complaints", "indicator": "indicators",
+#: card entry kind -> section; a kind the card may add later shows only once it is named here
+SECTIONS = {"complaint": "complaints", "finding": "findings", "indicator": "indicators",
             "diagnosis": "diagnoses", "lab": "results", "instrumental": "results",
             "prescription": "prescriptions"}
 

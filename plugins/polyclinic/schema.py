@@ -107,7 +107,8 @@ class OutpatientCard(msgspec.Struct, frozen=True, kw_only=True):
     """The paper outpatient card's content for one visit."""
 
     visit: Visit
-    complaints: list[AttachedEntry]
+    complaints: list[AttachedEntry]  # what the patient reports, with the history of the illness
+    findings: list[AttachedEntry]  # the objective examination
     indicators: list[AttachedEntry]
     diagnoses: list[AttachedEntry]
     results: list[AttachedEntry]

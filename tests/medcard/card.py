@@ -69,3 +69,13 @@ def ecg(**changes: Any) -> dict[str, Any]:
             "measurements": [{"name": "QTc", "value": 412, "unit": "ms"}],
             "attachments": [{"uri": "https://pacs.example/ecg/1", "media_type": "application/pdf"}],
             "performed_at": ago(minutes=5), **changes}
+
+
+def complaint(**changes: Any) -> dict[str, Any]:
+    return {"complaints": "Dry cough for 5 days, fever up to 38.5 in the evenings.",
+            "history": "Fell ill after a cold; took paracetamol.", "performed_at": ago(minutes=5), **changes}
+
+
+def finding(**changes: Any) -> dict[str, Any]:
+    return {"findings": "Vesicular breathing, scattered dry rales on both sides.", "system": "respiratory",
+            "performed_at": ago(minutes=5), **changes}

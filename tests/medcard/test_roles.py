@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from core.pinfl import check_digit
-from tests.medcard.card import API, diagnosis, ecg, lab, new_patient, pulse, seed, settings_for
+from tests.medcard.card import (
+    API,
+    complaint,
+    diagnosis,
+    ecg,
+    finding,
+    lab,
+    new_patient,
+    pulse,
+    seed,
+    settings_for,
+)
 from tests.support import login, serving
 
 # action -> roles allowed; everything else must answer 403.
@@ -16,6 +27,8 @@ ALLOWED = {
     "diagnosis": {"doctor", "resident"},
     "lab": {"doctor", "resident"},
     "instrumental": {"doctor", "resident"},
+    "complaint": {"doctor", "resident"},
+    "finding": {"doctor", "resident"},
     "timeline": {"doctor", "resident", "nurse"},
     "report": {"doctor", "resident"},
     "module": {"doctor", "resident", "nurse", "pharmacist"},
@@ -25,7 +38,8 @@ ALLOWED = {
 async def _try(client: Any, auth: dict[str, str], action: str, pid: str, n: int) -> int:
     card = f"{API}/patients/{pid}"
     posts = {"indicator": ("indicators", pulse()), "diagnosis": ("diagnoses", diagnosis()),
-             "lab": ("lab-results", lab()), "instrumental": ("instrumental-results", ecg())}
+             "lab": ("lab-results", lab()), "instrumental": ("instrumental-results", ecg()),
+             "complaint": ("complaints", complaint()), "finding": ("findings", finding())}
     if action in posts:
         path, body = posts[action]
         return int((await client.post(f"{card}/{path}", json=body, headers=auth)).status_code)

@@ -158,15 +158,17 @@ class DispensingController(Controller):
 
     @post("/{number:str}", opt=requires("erecipe.dispensing", "dispense"))
     async def dispense(self, ctx: Ctx, number: FromPath[str], data: JSONBody[DispenseIn]) -> Dispensed:
-        """Dispense, signed over ``canonical_json({"action": "dispense", "number", "items"})``."""
+        """Dispense, signed over ``canonical_json({"action": "dispense", "number", "dispense_id",
+        "items"})``; each signed dispense is accepted once (a replay is 409)."""
         assert ctx.principal is not None and ctx.facility is not None
         now = utcnow()
-        canonical = dispensing.content(number, data.items)
+        canonical = dispensing.content(number, data.items, data.dispense_id)
         verdict = await signing.verify(ctx.services, canonical, data.signature, pinfl=ctx.principal.pinfl,
                                        now=now)
+        once = data.dispense_id or signing.signed_once_id(canonical, verdict)
         async with ctx.storage.transaction() as tx:
             done = await dispensing.dispense(
                 tx, number, data.items, by=ctx.principal.id, facility=ctx.facility, canonical=canonical,
-                signature=signing.decode(data.signature), verification=verdict, now=now)
-            await ctx.audit(tx, "erecipe.dispensing/dispense", object=number)
+                signature=signing.decode(data.signature), verification=verdict, now=now, dispense_id=once,
+                audit=ctx.audit)
             return done

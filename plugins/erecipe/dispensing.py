@@ -4,16 +4,22 @@ Concurrency: the prescription row is updated first under its state condition (on
 row lock makes concurrent dispenses of one prescription wait for each other), then each line's
 ``remaining`` is decremented only ``WHERE remaining >= :quantity``; a zero row count rolls the
 whole dispense back with 409. The sum dispensed can never exceed the quantity prescribed.
+
+Replays: each signed dispense is used once. Its id is the ``dispense_id`` named in the signed
+content (or one derived from the signature itself), stored as the dispense's primary key: the
+same signed dispense sent again is a 409 and dispenses nothing, even when both arrive at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from core.canonical import canonical_json
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -25,10 +31,20 @@ from plugins.erecipe.tables import dispenses, lines, prescriptions
 from plugins.erecipe.views import line_views
 from ports.storage import Transaction
 
+Audit = Callable[..., Awaitable[None]]
 
-def content(number: str, items: list[DispenseItem]) -> bytes:
-    """What the pharmacist signs."""
-    return canonical_json({"action": "dispense", "number": number, "items": msgspec.to_builtins(items)})
+
+def content(number: str, items: list[DispenseItem], dispense_id: UUID | None = None) -> bytes:
+    """What the pharmacist signs (``dispense_id`` included when the client names one)."""
+    signed: dict[str, Any] = {"action": "dispense", "number": number, "items": msgspec.to_builtins(items)}
+    if dispense_id is not None:
+        signed["dispense_id"] = str(dispense_id)
+    return canonical_json(signed)
+
+
+def _replayed(did: UUID) -> Conflict:
+    return Conflict(f"this signed dispense ({did}) was already used: a signature dispenses once; "
+                    "sign a new dispense with a new dispense_id")
 
 
 def _fail(detail: str) -> ValidationFailed:
@@ -37,10 +53,15 @@ def _fail(detail: str) -> ValidationFailed:
 
 async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, by: UUID, facility: str,
                    canonical: bytes, signature: bytes, verification: dict[str, Any],
-                   now: datetime) -> Dispensed:
+                   now: datetime, dispense_id: UUID | None = None, audit: Audit | None = None) -> Dispensed:
+    """``dispense_id``: the single-use id of this signed dispense (a new one when not given);
+    ``audit`` (``ctx.audit``) records it against the patient, so it shows in their access log."""
     row = (await tx.execute(select(prescriptions).where(prescriptions.c.number == number))).first()
     if row is None or row.status == "draft":
         raise NotFound("no prescription with this number")
+    did = dispense_id or new_id()
+    if (await tx.execute(select(dispenses.c.id).where(dispenses.c.id == did))).first() is not None:
+        raise _replayed(did)
     problem = refusal(row, now)
     if problem is not None:
         raise problem
@@ -73,11 +94,13 @@ async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, b
         lines.c.prescription_id == row.id))).scalar_one()
     status = "dispensed" if left == 0 else "partially_dispensed"
     await tx.execute(update(prescriptions).where(prescriptions.c.id == row.id).values(status=status))
-    did = new_id()
     plain = msgspec.to_builtins(items)
-    await tx.execute(dispenses.insert().values(
-        id=did, prescription_id=row.id, facility=facility, pharmacist_id=by, items=plain, canonical=canonical,
-        signature=signature, verification=verification, dispensed_at=now))
+    try:  # a replay racing its original waits on the row lock above, then meets the primary key
+        await tx.execute(dispenses.insert().values(
+            id=did, prescription_id=row.id, facility=facility, pharmacist_id=by, items=plain,
+            canonical=canonical, signature=signature, verification=verification, dispensed_at=now))
+    except IntegrityError:
+        raise _replayed(did) from None
     await record(tx, row.id, status, by=by, at=now, detail={"dispense_id": str(did), "items": plain})
     after = await line_views(tx, row)
     remaining = {v.line: v.remaining for v in after}
@@ -86,4 +109,6 @@ async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, b
         patient=row.patient_pinfl, facility=facility,
         items=[{"line": i.line, "inn": prescribed[i.line]["inn"], "medicine": i.medicine,
                 "quantity": i.quantity, "remaining": remaining[i.line]} for i in items]))
+    if audit is not None:
+        await audit(tx, "erecipe.dispensing/dispense", patient=row.patient_pinfl, object=number)
     return Dispensed(id=did, number=number, status=status, lines=after)

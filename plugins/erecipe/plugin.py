@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.erecipe import INFO, fhir, patient_api
+from host.pluginapi import (
+    Action,
+    EventHandler,
+    FhirResource,
+    ModuleInfo,
+    PolicyRule,
+    hookimpl,
+    load_policy,
+)
+from plugins.erecipe import INFO, card_diagnoses, fhir, patient_api
 from plugins.erecipe.api import (
     DevSignController,
     DispensingController,
@@ -51,6 +59,12 @@ def shifo_policies() -> list[PolicyRule]:
 @hookimpl
 def shifo_migrations() -> str:
     return str(HERE / "migrations")
+
+
+@hookimpl
+def shifo_event_handlers() -> list[EventHandler]:
+    """The card's diagnosis entries, kept so that issuing can check the prescription's diagnosis."""
+    return [card_diagnoses.HANDLER]
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.events import PrescriptionCancelled, PrescriptionIssued
 from core.ids import new_id
 from core.pinfl import validate as validate_pinfl
+from plugins.erecipe.card_diagnoses import check as check_on_card
 from plugins.erecipe.config import Category
 from plugins.erecipe.lifecycle import ACTIVE, record, refusal
 from plugins.erecipe.schema import Draft, DraftIn
@@ -74,6 +75,7 @@ async def draft(tx: Transaction, data: DraftIn, who: Prescriber, categories: dic
         diagnosis = icd10.normalize(data.diagnosis)
     except ValidationFailed as exc:
         raise _fail(exc.detail, "diagnosis") from None
+    await check_on_card(tx, data.patient_pinfl, diagnosis)
     days = data.valid_days or cat.max_validity_days
     if days > cat.max_validity_days:
         raise _fail(f"the {data.category} category allows at most {cat.max_validity_days} days of validity",
@@ -133,6 +135,7 @@ async def issue(tx: Transaction, rx: UUID, who: Prescriber, verification: dict[s
                 now: datetime) -> None:
     row = await load(tx, rx, lock=True)
     issuable(row, who, now)
+    await check_on_card(tx, row.patient_pinfl, row.diagnosis)  # the card may have changed since the draft
     await tx.execute(update(prescriptions).where(prescriptions.c.id == rx).values(
         status="issued", signature=signature, verification=verification, issued_at=now))
     repeats = row.content["dispensing"]["repeats"]

@@ -72,8 +72,14 @@ class DispenseItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class DispenseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A signed dispense, accepted once: ``dispense_id`` (a new UUID the pharmacy chooses) is part of
+    the signed content and becomes the dispense's id, so a replay of the same signature is a 409."""
+
     items: Annotated[list[DispenseItem], msgspec.Meta(min_length=1, max_length=20)]
-    signature: Signature  # over canonical_json({"action": "dispense", "number": ..., "items": [...]})
+    #: over canonical_json({"action": "dispense", "number": ..., "dispense_id": ..., "items": [...]});
+    #: without ``dispense_id`` (older clients) over the same object without that key
+    signature: Signature
+    dispense_id: UUID | None = None
 
 
 class LineView(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +122,9 @@ class Prescription(msgspec.Struct, frozen=True, kw_only=True):
     cancel_reason: str | None
     lines: list[LineView]
     history: list[HistoryEntry]
+    #: what the patient's medical card says of ``diagnosis`` now: confirmed, provisional, refuted,
+    #: entered_in_error or absent (as far as the card's events have reached this module)
+    diagnosis_on_card: str = "absent"
 
 
 class ForDispensing(msgspec.Struct, frozen=True, kw_only=True):

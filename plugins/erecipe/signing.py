@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID, uuid5
 
 import msgspec
 
@@ -19,6 +21,7 @@ from ports.signature import Signature
 
 SERVICE = "signature"
 FRESH = timedelta(minutes=10)
+_SIGNED = UUID("7d0c4a52-3f1e-5b8a-9c61-2e4f8a0b6d13")  # namespace of ids derived from signatures
 
 
 def _fail(detail: str, field: str = "signature") -> ValidationFailed:
@@ -46,3 +49,13 @@ async def verify(services: dict[str, Any], content: bytes, signature_b64: str, *
     plain: dict[str, Any] = msgspec.to_builtins(verdict)
     plain["verified_at"] = now.isoformat()
     return plain
+
+
+def signed_once_id(content: bytes, verdict: dict[str, Any]) -> UUID:
+    """An id that every replay of one signature shares: the signed bytes, the signer's certificate
+    and the signing time (all covered by the signature), for a single-use key where the signed
+    content names no id of its own. Two signatures of identical content by one key within the
+    signing time's resolution share it too: the second is refused as a replay."""
+    basis = b"|".join([hashlib.sha256(content).digest(), *(str(verdict.get(k)).encode() for k in (
+        "signer_pinfl", "certificate_serial", "signing_time"))])
+    return uuid5(_SIGNED, hashlib.sha256(basis).hexdigest())

@@ -77,4 +77,17 @@ history = Table(
 )
 Index("ix_erecipe_history_rx", history.c.prescription_id, history.c.at)
 
-__all__ = ["dispenses", "history", "lines", "metadata", "prescriptions"]
+card_diagnoses = Table(  # the card's diagnosis entries, one row per entry at its newest version seen
+    "erecipe_card_diagnoses", metadata,
+    Column("entry_id", Uuid, primary_key=True),
+    Column("pinfl", String(14), nullable=False),
+    Column("code", String(16)),  # ICD-10; None until an event that carries it arrives
+    Column("code_version", Integer, nullable=False),  # the entry version the code was taken from
+    Column("verification", String(16)),  # provisional | confirmed | refuted
+    Column("status", String(24), nullable=False),  # current | entered_in_error
+    Column("entry_version", Integer, nullable=False),  # the version status and verification are from
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_erecipe_card_diagnoses_code", card_diagnoses.c.pinfl, card_diagnoses.c.code)
+
+__all__ = ["card_diagnoses", "dispenses", "history", "lines", "metadata", "prescriptions"]

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from core.errors import NotFound, ValidationFailed
+from plugins.erecipe.card_diagnoses import on_card
 from plugins.erecipe.lifecycle import ACTIVE, effective
 from plugins.erecipe.prescribing import QR_PREFIX, load, qr_payload
 from plugins.erecipe.schema import ForDispensing, HistoryEntry, LineView, Prescription
@@ -38,7 +39,8 @@ async def full(tx: Transaction, rx: UUID, now: datetime) -> Prescription:
         content=row.content, verification=row.verification, cancel_reason=row.cancel_reason,
         lines=await line_views(tx, row),
         history=[HistoryEntry(at=h.at, status=h.status, by=h.by, reason=h.reason, detail=h.detail)
-                 for h in steps])
+                 for h in steps],
+        diagnosis_on_card=await on_card(tx, row.patient_pinfl, row.diagnosis))
 
 
 async def of_patient(tx: Transaction, pinfl: str, now: datetime) -> list[Prescription]:

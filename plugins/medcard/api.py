@@ -16,10 +16,10 @@ from host.pluginapi import Ctx, requires
 from plugins.medcard import INFO, config, module_records, timeline, versions
 from plugins.medcard import patients as registry
 from plugins.medcard.entries import Author
-from plugins.medcard.schema import Entry, EntryPage, ModuleStatus, Patient, PatientIn
+from plugins.medcard.schema import Entry, ModuleStatus, Patient, PatientIn, TimelinePage
 
 _RANK = ("doctor", "resident", "nurse", "pharmacist")
-Kind = Literal["indicator", "diagnosis", "lab", "instrumental"]
+Kind = Literal["indicator", "diagnosis", "lab", "instrumental", "complaint", "finding"]
 RecordKind = Literal["prescription", "outpatient_visit", "inpatient_stay"]
 
 
@@ -84,16 +84,17 @@ class CardController(Controller):
         self, ctx: Ctx, patient_id: FromPath[UUID],
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
-        kind: FromQuery[Kind | None] = None,
+        kind: FromQuery[Kind | RecordKind | None] = None,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         history: FromQuery[bool] = False,
-    ) -> EntryPage:
-        """Newest first; ``since``/``until`` bound ``performed_at``; ``history`` adds past versions.
-        Pass ``next`` back as ``cursor`` for the next page."""
+    ) -> TimelinePage:
+        """Newest first, the card's entries and the other modules' prescriptions, visits and stays
+        (``kind`` picks one kind of either); ``since``/``until`` bound ``performed_at``; ``history``
+        adds past versions of entries. Pass ``next`` back as ``cursor`` for the next page."""
         async with ctx.storage.transaction() as tx:
-            return await timeline.page(tx, patient_id, limit=limit, cursor=cursor, kind=kind, since=since,
-                                       until=until, history=history, audit=ctx.audit)
+            return await timeline.merged(tx, patient_id, limit=limit, cursor=cursor, kind=kind, since=since,
+                                         until=until, history=history, audit=ctx.audit)
 
     @get("/{entry_id:uuid}", opt=requires("medcard.entry", "read"))
     async def entry(self, ctx: Ctx, patient_id: FromPath[UUID], entry_id: FromPath[UUID]) -> Entry:
@@ -109,8 +110,8 @@ class CardController(Controller):
 
 
 class RecordsController(Controller):
-    """What the other modules record for the patient (kept apart from the entry timeline, whose
-    keyset pages run over the card's own entries): prescriptions, outpatient visits, inpatient stays."""
+    """What the other modules record for the patient, on their own: prescriptions, outpatient
+    visits, inpatient stays (the timeline ``/entries`` shows them too, among the entries)."""
 
     path = "/patients/{patient_id:uuid}/records"
 

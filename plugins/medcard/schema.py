@@ -70,6 +70,32 @@ class EntryPage(msgspec.Struct, frozen=True):
     next: str | None
 
 
+class TimelineEntry(Entry, frozen=True, kw_only=True, tag_field="item", tag="entry"):
+    """A card entry on the merged timeline, told from a record by ``"item": "entry"``."""
+
+
+class RecordItem(msgspec.Struct, frozen=True, kw_only=True, tag_field="item", tag="record"):
+    """A prescription, outpatient visit or inpatient stay on the timeline (``"item": "record"``), as
+    the other modules' events describe it; ``performed_at`` is when it began (issued, opened,
+    admitted)."""
+
+    id: UUID  # the card's row for it, the timeline key's tiebreak
+    record_id: UUID  # the prescription's, visit's or stay's own id in its module
+    source: str  # erecipe | polyclinic | hospital
+    kind: str  # prescription | outpatient_visit | inpatient_stay
+    status: str
+    summary: dict[str, Any]
+    performed_at: datetime
+    updated_at: datetime
+
+
+class TimelinePage(msgspec.Struct, frozen=True):
+    """One page of the merged timeline: the card's entries and the other modules' records."""
+
+    items: list[TimelineEntry | RecordItem]
+    next: str | None
+
+
 class ErrorIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Mark an entry "entered in error"; ``version`` is the current version you saw (409 if stale)."""
 

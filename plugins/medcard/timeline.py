@@ -1,24 +1,33 @@
 """The patient's timeline: one chronological list, newest first, keyset-paginated.
 
-The key is (performed_at, row id), both immutable, so a page boundary never moves: entries added
-meanwhile appear on their own place in the order and never repeat or push others off a page.
+The key is (time, row id): an entry's ``performed_at`` and its version row's id, or the moment a
+prescription, visit or stay began and its card row's id. A page is the newest ``limit`` keys below
+the cursor from both tables, merged; because every key is fixed once written, a page boundary never
+moves: items added meanwhile appear on their own place in the order and never repeat or push others
+off a page. ``page`` reads the entries alone; ``merged`` adds the other modules' records.
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import and_, or_, select
 
 from core.errors import ValidationFailed
 from plugins.medcard import patients as registry
 from plugins.medcard.audit import Audit
 from plugins.medcard.entries import to_entry
-from plugins.medcard.schema import EntryPage
-from plugins.medcard.tables import entries
+from plugins.medcard.module_records import FIRST_STATUS
+from plugins.medcard.schema import Entry, EntryPage, RecordItem, TimelineEntry, TimelinePage
+from plugins.medcard.tables import entries, module_records
 from ports.storage import Transaction
+
+RECORD_KINDS = tuple(FIRST_STATUS)  # prescription, outpatient_visit, inpatient_stay
+Key = tuple[datetime, UUID]
 
 
 def _cursor(performed_at: datetime, row_id: UUID) -> str:
@@ -36,31 +45,77 @@ def _uncursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValidationFailed("the page cursor is not valid; start again without it") from None
 
 
-async def page(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str | None = None,
-               kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
-               history: bool = False, audit: Audit) -> EntryPage:
-    """Current versions only, unless ``history`` asks for every version (superseded, in error)."""
+def _bounded(stmt: Any, at: Any, rid: Any, since: datetime | None, until: datetime | None,
+             key: Key | None) -> Any:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a timezone")
-    patient = await registry.get(tx, patient_id)
+    if since is not None:
+        stmt = stmt.where(at >= since)
+    if until is not None:
+        stmt = stmt.where(at < until)
+    if key is not None:
+        stmt = stmt.where(or_(at < key[0], and_(at == key[0], rid < key[1])))
+    return stmt.order_by(at.desc(), rid.desc())
+
+
+async def _entries(tx: Transaction, patient_id: UUID, n: int, kind: str | None, since: datetime | None,
+                   until: datetime | None, history: bool, key: Key | None) -> list[Entry]:
     stmt = select(entries).where(entries.c.patient_id == patient_id)
     if not history:
         stmt = stmt.where(entries.c.status == "current")
     if kind:
         stmt = stmt.where(entries.c.kind == kind)
-    if since is not None:
-        stmt = stmt.where(entries.c.performed_at >= since)
-    if until is not None:
-        stmt = stmt.where(entries.c.performed_at < until)
-    if cursor:
-        at, rid = _uncursor(cursor)
-        stmt = stmt.where(or_(entries.c.performed_at < at,
-                              and_(entries.c.performed_at == at, entries.c.id < rid)))
-    rows = (await tx.execute(stmt.order_by(entries.c.performed_at.desc(), entries.c.id.desc())
-                             .limit(limit + 1))).all()
-    items = [to_entry(row) for row in rows[:limit]]
-    nxt = _cursor(items[-1].performed_at, items[-1].version_id) if len(rows) > limit else None
+    stmt = _bounded(stmt, entries.c.performed_at, entries.c.id, since, until, key)
+    return [to_entry(row) for row in (await tx.execute(stmt.limit(n))).all()]
+
+
+async def _records(tx: Transaction, pinfl: str, n: int, kind: str | None, since: datetime | None,
+                   until: datetime | None, key: Key | None) -> list[RecordItem]:
+    stmt = select(module_records).where(module_records.c.pinfl == pinfl)
+    if kind:
+        stmt = stmt.where(module_records.c.kind == kind)
+    stmt = _bounded(stmt, module_records.c.occurred_at, module_records.c.id, since, until, key)
+    return [RecordItem(id=r.id, record_id=r.record_id, source=r.source, kind=r.kind, status=r.status,
+                       summary=r.summary, performed_at=r.occurred_at, updated_at=r.updated_at)
+            for r in (await tx.execute(stmt.limit(n))).all()]
+
+
+def _key(item: Entry | RecordItem) -> Key:
+    return (item.performed_at, item.version_id if isinstance(item, Entry) else item.id)
+
+
+async def page(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str | None = None,
+               kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+               history: bool = False, audit: Audit) -> EntryPage:
+    """The card's own entries: current versions only, unless ``history`` asks for every version."""
+    key = _uncursor(cursor) if cursor else None
+    patient = await registry.get(tx, patient_id)
+    rows = await _entries(tx, patient_id, limit + 1, kind, since, until, history, key)
+    items = rows[:limit]
+    nxt = _cursor(*_key(items[-1])) if len(rows) > limit else None
     await audit(tx, "medcard.entry/read", patient=patient.pinfl, object=str(patient_id),
                 detail=f"timeline: {len(items)} entries")
     return EntryPage(items=items, next=nxt)
+
+
+async def merged(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str | None = None,
+                 kind: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                 history: bool = False, audit: Audit) -> TimelinePage:
+    """Entries and the other modules' records in one order; ``kind`` is an entry kind or one of
+    ``RECORD_KINDS``; ``history`` concerns entries (records have no versions on the card)."""
+    key = _uncursor(cursor) if cursor else None
+    patient = await registry.get(tx, patient_id)
+    found: list[TimelineEntry | RecordItem] = []
+    if kind not in RECORD_KINDS:
+        found.extend(TimelineEntry(**msgspec.structs.asdict(e))
+                     for e in await _entries(tx, patient_id, limit + 1, kind, since, until, history, key))
+    if kind is None or kind in RECORD_KINDS:
+        found.extend(await _records(tx, patient.pinfl, limit + 1, kind, since, until, key))
+    found.sort(key=_key, reverse=True)
+    items = found[:limit]
+    nxt = _cursor(*_key(items[-1])) if len(found) > limit else None
+    records = sum(isinstance(i, RecordItem) for i in items)
+    await audit(tx, "medcard.entry/read", patient=patient.pinfl, object=str(patient_id),
+                detail=f"timeline: {len(items) - records} entries, {records} module records")
+    return TimelinePage(items=items, next=nxt)

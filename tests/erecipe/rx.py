@@ -7,6 +7,7 @@ import base64
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from adapters.signature.dev import DevSignature
 from core.canonical import canonical_json
@@ -99,11 +100,22 @@ def item(line_no: int = 1, quantity: int = 21, **changes: Any) -> dict[str, Any]
             "expiry": (date.today() + timedelta(days=400)).isoformat(), **changes}
 
 
+def dispense_content(number: str, items: list[dict[str, Any]], dispense_id: str | None = None) -> bytes:
+    """The bytes a pharmacist signs (without ``dispense_id``: the older form, still accepted)."""
+    signed = {"action": "dispense", "number": number, "items": items}
+    return canonical_json(signed if dispense_id is None else {**signed, "dispense_id": dispense_id})
+
+
 async def dispense(pharmacist: Actor, number: str, items: list[dict[str, Any]],
-                   signature: str | None = None) -> Any:
-    content = canonical_json({"action": "dispense", "number": number, "items": items})
-    sig = signature or await pharmacist.sign(content)
-    return await pharmacist.post(f"/dispensing/{number}", {"items": items, "signature": sig})
+                   signature: str | None = None, dispense_id: str | None = None) -> Any:
+    """Sign (unless ``signature`` is given) and send one dispense. Without a signature this names a
+    new ``dispense_id``; a given signature goes with the given ``dispense_id``, or none (older form)."""
+    if signature is None:
+        dispense_id = dispense_id or str(uuid4())
+        signature = await pharmacist.sign(dispense_content(number, items, dispense_id))
+    body = {"items": items, "signature": signature}
+    return await pharmacist.post(f"/dispensing/{number}",
+                                 body if dispense_id is None else {**body, "dispense_id": dispense_id})
 
 
 async def cancel(doctor: Actor, rx: dict[str, Any], reason: str = "allergy reported") -> Any:

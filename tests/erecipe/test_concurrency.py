@@ -9,13 +9,22 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 
-from core.canonical import canonical_json
 from core.clock import utcnow
 from core.errors import Conflict
 from plugins.erecipe import dispensing
 from plugins.erecipe.schema import DispenseItem
 from plugins.erecipe.tables import dispenses, lines
-from tests.erecipe.rx import actor, concurrent_client, dispense, issued, item, line, seed, settings_for
+from tests.erecipe.rx import (
+    actor,
+    concurrent_client,
+    dispense,
+    dispense_content,
+    issued,
+    item,
+    line,
+    seed,
+    settings_for,
+)
 from tests.support import opened, serving
 
 ATTEMPTS = 50
@@ -29,13 +38,16 @@ async def test_fifty_dispenses_at_once(db_url: str, tmp_path: Path) -> None:
         pharmacist = await actor(client, signer, "pharmacist")
         single = await issued(doctor, category="controlled", lines=[line(inn="Morphine", quantity=10)])
         partial = await issued(doctor, lines=[line(quantity=20)])
-        signed = [await pharmacist.sign(canonical_json({"action": "dispense", "number": rx["number"],
-                                                        "items": [item(quantity=q)]}))
-                  for rx, q in ((single, 10), (partial, 1))]  # signed before the race, to make it tight
-        whole = await asyncio.gather(*(dispense(pharmacist, single["number"], [item(quantity=10)], signed[0])
-                                       for _ in range(ATTEMPTS)))
-        parts = await asyncio.gather(*(dispense(pharmacist, partial["number"], [item(quantity=1)], signed[1])
-                                       for _ in range(ATTEMPTS)))
+        # Signed before the race, to make it tight: 50 distinct signed dispenses of each prescription
+        # (a signed dispense is used once, so each attempt is a dispense of its own).
+        signed = {rx["number"]: [(did, await pharmacist.sign(dispense_content(rx["number"], [item(quantity=q)],
+                                                                               did)))
+                                 for did in (str(uuid4()) for _ in range(ATTEMPTS))]
+                  for rx, q in ((single, 10), (partial, 1))}
+        whole = await asyncio.gather(*(dispense(pharmacist, single["number"], [item(quantity=10)], sig, did)
+                                       for did, sig in signed[single["number"]]))
+        parts = await asyncio.gather(*(dispense(pharmacist, partial["number"], [item(quantity=1)], sig, did)
+                                       for did, sig in signed[partial["number"]]))
     codes = sorted(r.status_code for r in whole)
     assert codes == [201] + [409] * (ATTEMPTS - 1), codes
     codes = sorted(r.status_code for r in parts)

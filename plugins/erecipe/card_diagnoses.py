@@ -1,0 +1,98 @@
+"""The patient's diagnoses as the medical card records them, projected from the card's events.
+
+Issuing checks the prescription's ICD-10 code against this projection in its own transaction: a
+diagnosis the card refuted or marked entered in error is refused; one the card lacks is allowed
+(a prescription may come with a new diagnosis). Delivery is at least once and may reorder after a
+retry, so a row takes its status only from an event of an entry version at least as recent as the
+one it holds, and its code only from a version at least as recent as the one the code came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import select, update
+
+from core.errors import ValidationFailed
+from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
+from host.pluginapi import EventHandler
+from plugins.erecipe.tables import card_diagnoses
+from ports.storage import Transaction
+
+REFUSED = ("refuted", "entered_in_error")
+_RANK = ("confirmed", "provisional", "refuted", "entered_in_error")  # what the card says, strongest first
+
+
+class Seen(msgspec.Struct, frozen=True, kw_only=True):
+    """What one event says about one diagnosis entry."""
+
+    entry_id: UUID
+    version: int
+    status: str
+    code: str | None = None
+    verification: str | None = None
+
+
+def _seen(event: Event) -> Seen | None:
+    match event:
+        case EntryRecorded(kind="diagnosis") | EntryCorrected(kind="diagnosis"):
+            s = event.summary
+            version = event.entry_version if isinstance(event, EntryCorrected) else s.get("version", 1)
+            code, verification = s.get("icd10") or s.get("code"), s.get("verification")
+            return Seen(entry_id=event.entry_id, version=version if isinstance(version, int) else 1,
+                        status="current", code=code if isinstance(code, str) else None,
+                        verification=verification if isinstance(verification, str) else None)
+        case EntryEnteredInError(kind="diagnosis"):
+            return Seen(entry_id=event.entry_id, version=event.entry_version, status="entered_in_error")
+    return None
+
+
+async def project(event: Event, tx: Transaction) -> None:
+    """The event handler: insert the entry's row or bring it up to the newest version seen."""
+    seen = _seen(event)
+    if seen is None or event.patient is None:
+        return
+    entry_id = seen.entry_id
+    row = (await tx.execute(select(card_diagnoses).where(card_diagnoses.c.entry_id == entry_id))).first()
+    if row is None:
+        await tx.execute(card_diagnoses.insert().values(
+            entry_id=entry_id, pinfl=event.patient, code=seen.code,
+            code_version=seen.version if seen.code else 0, verification=seen.verification,
+            status=seen.status, entry_version=seen.version, updated_at=event.occurred_at))
+        return
+    values: dict[str, Any] = {}
+    if seen.code is not None and seen.version >= row.code_version:
+        values.update(code=seen.code, code_version=seen.version)
+    if seen.version >= row.entry_version:
+        values.update(status=seen.status, entry_version=seen.version, updated_at=event.occurred_at)
+        if seen.verification is not None:
+            values["verification"] = seen.verification
+    if values:
+        await tx.execute(update(card_diagnoses).where(card_diagnoses.c.entry_id == entry_id).values(**values))
+
+
+async def on_card(tx: Transaction, pinfl: str, code: str) -> str:
+    """``confirmed``, ``provisional``, ``refuted``, ``entered_in_error`` or ``absent``: the strongest
+    thing the card says of this code (one current confirmed entry outweighs an older refuted one)."""
+    said = set()
+    for r in await tx.execute(select(card_diagnoses.c.status, card_diagnoses.c.verification).where(
+            card_diagnoses.c.pinfl == pinfl, card_diagnoses.c.code == code)):
+        said.add(r.verification if r.status == "current" else r.status)
+    return next((s for s in _RANK if s in said), "absent")
+
+
+async def check(tx: Transaction, pinfl: str, code: str) -> str:
+    """The card's word on the diagnosis; 422 when the card refuted it or marked it entered in error."""
+    found = await on_card(tx, pinfl, code)
+    if found in REFUSED:
+        said = "refuted" if found == "refuted" else "marked entered in error"
+        detail = (f"the patient's medical card has diagnosis {code} {said}: a prescription cannot rest "
+                  "on it; correct the card or prescribe for the diagnosis the card records")
+        raise ValidationFailed(detail, errors=[{"field": "diagnosis", "message": detail}])
+    return found
+
+
+HANDLER = EventHandler(consumer="erecipe.card_diagnoses", handle=project, event_types=(
+    EntryRecorded.event_type(), EntryCorrected.event_type(), EntryEnteredInError.event_type()))

@@ -1,7 +1,73 @@
-"""The hospital module's part of the patient's own record, for the patient app (DMED)."""
+"""The hospital module's part of the patient's own record, for the patient app (DMED): my hospital
+stays and each stay's inpatient card.
+
+A stay id in a path is looked up together with the caller's PINFL (``ctx.patient``): another
+patient's stay answers 404, exactly like an unknown one.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-HANDLERS: list[Any] = []
+import msgspec
+from litestar import get
+from litestar.params import FromPath
+from sqlalchemy import select
+
+from core.errors import NotFound
+from host.pluginapi import Ctx, own_record
+from plugins.hospital import card
+from plugins.hospital.schema import InpatientCard
+from plugins.hospital.tables import stays
+from ports.storage import Transaction
+
+LIMIT = 500
+
+
+class MyStay(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    facility: str
+    status: str  # admitted | discharged
+    emergency: bool
+    admission_diagnosis: str
+    admitted_at: datetime
+    discharged_at: datetime | None = None
+    discharge_diagnosis: str | None = None
+    outcome: str | None = None
+
+
+async def _own(tx: Transaction, pinfl: str, stay_id: UUID) -> Any:
+    row = (await tx.execute(select(stays).where(stays.c.id == stay_id, stays.c.pinfl == pinfl))).first()
+    if row is None:
+        raise NotFound(f"you have no hospital stay {stay_id}")
+    return row
+
+
+@get("/stays", opt=own_record("hospital.stay"), summary="My hospital stays")
+async def my_stays(ctx: Ctx) -> list[MyStay]:
+    """Newest first."""
+    async with ctx.storage.transaction() as tx:
+        rows = await tx.execute(select(stays).where(stays.c.pinfl == ctx.patient)
+                                .order_by(stays.c.admitted_at.desc(), stays.c.id).limit(LIMIT))
+        found = [MyStay(id=r.id, facility=r.facility, status=r.status, emergency=r.emergency,
+                        admission_diagnosis=r.admission_diagnosis, admitted_at=r.admitted_at,
+                        discharged_at=r.discharged_at, discharge_diagnosis=r.discharge_diagnosis,
+                        outcome=r.outcome) for r in rows]
+        await ctx.audit(tx, "hospital.stay/read", patient=ctx.patient,
+                        detail=f"patient app: {len(found)} stays")
+        return found
+
+
+@get("/stays/{stay_id:uuid}/card", opt=own_record("hospital.stay"), summary="The inpatient card of my stay")
+async def my_stay_card(ctx: Ctx, stay_id: FromPath[UUID]) -> InpatientCard:
+    async with ctx.storage.transaction() as tx:
+        row = await _own(tx, ctx.patient, stay_id)
+        found = await card.assemble(tx, row.facility, stay_id)
+        await ctx.audit(tx, "hospital.stay/read", patient=ctx.patient, object=str(stay_id),
+                        detail="patient app: inpatient card")
+        return found
+
+
+HANDLERS: list[Any] = [my_stays, my_stay_card]

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # storage pool
     pool_size: int = 10
     db_echo: bool = False
+    # FHIR: the identifier system of the PINFL (the national implementation guide's current value)
+    fhir_pinfl_system: str = "https://dhp.uz/fhir/core/sid/pid/uz/ni"
     # anything an adapter or module wants that the host does not know about
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 

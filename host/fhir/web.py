@@ -1,12 +1,82 @@
-"""Routes of the FHIR facade, built from the resources the enabled modules serve."""
+"""Routes of the FHIR facade, built from the resources the host and the enabled modules serve.
+
+Per type: ``GET /fhir/<Type>`` (search) and ``GET /fhir/<Type>/{id}`` (read); plus
+``GET /fhir/Patient/{id}/$everything`` and the public ``GET /fhir/metadata``. Each route
+declares the first provider's permission with ``patients=True`` and ``facility_scoped=False``:
+the guard authenticates (staff, or a patient for their own compartment) and
+:mod:`host.fhir.access` decides per provider, so a type served by two modules obeys both
+modules' rules. Errors are OperationOutcomes (see :mod:`host.fhir.outcome`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request, Response, get
+from litestar.params import FromPath
+
+from core.clock import utcnow
+from host.fhir import access, capability, engine, everything, host_resources, registry
+from host.fhir.outcome import json_response
+from host.pluginapi import public, requires
 from host.runtime import Runtime
 from host.settings import Settings
 
+Req = Request[Any, Any, Any]
+Answer = Response[bytes]
+
+
+def _base(request: Req) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def _call(request: Req, runtime: Runtime, settings: Settings) -> engine.Call:
+    return engine.Call(runtime=runtime, who=await access.caller(runtime, request),
+                       pinfl_system=settings.fhir_pinfl_system, base=_base(request),
+                       path=request.url.path.removeprefix("/fhir"))
+
+
+def _params(request: Req) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def _opt(providers: list[registry.Provider]) -> dict[str, Any]:
+    first = providers[0].resource
+    return requires(first.object, first.action, patients=True, facility_scoped=False)
+
+
+def _routes(type_: str, providers: list[registry.Provider], runtime: Runtime,
+            settings: Settings) -> list[Any]:
+    @get(f"/{type_}", opt=_opt(providers), name=f"fhir-{type_}-search", summary=f"Search {type_}")
+    async def search(request: Req) -> Answer:
+        call = await _call(request, runtime, settings)
+        return json_response(await engine.search(call, type_, providers, _params(request)))
+
+    @get(f"/{type_}/{{rid:str}}", opt=_opt(providers), name=f"fhir-{type_}-read", summary=f"Read {type_}")
+    async def read(request: Req, rid: FromPath[str]) -> Answer:
+        call = await _call(request, runtime, settings)
+        return json_response(await engine.read(call, type_, providers, rid))
+
+    return [search, read]
+
 
 def handlers(runtime: Runtime, settings: Settings) -> list[Any]:
-    return []
+    by_type = registry.collect(host_resources.providers(), runtime.modules.fhir_resources())
+    built = utcnow().isoformat(timespec="seconds")
+
+    @get("/metadata", opt=public(), name="fhir-metadata", summary="CapabilityStatement")
+    async def metadata(request: Req) -> Answer:
+        return json_response(capability.statement(by_type, _base(request), built))
+
+    routes: list[Any] = [metadata]
+    for type_, providers in by_type.items():
+        routes += _routes(type_, providers, runtime, settings)
+    if "Patient" in by_type:
+        @get("/Patient/{rid:str}/$everything", opt=_opt(by_type["Patient"]), name="fhir-Patient-everything",
+             summary="Patient $everything")
+        async def patient_everything(request: Req, rid: FromPath[str]) -> Answer:
+            call = await _call(request, runtime, settings)
+            return json_response(await everything.everything(call, by_type, rid, _params(request)))
+
+        routes.append(patient_everything)
+    return routes

@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from core.errors import ShifoError
+from host.fhir import outcome as fhir_outcome
 
 log = logging.getLogger("shifo.web")
 MEDIA_TYPE = "application/problem+json"
@@ -75,9 +76,19 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[d
                    instance=request.url.path, request_id=_request_id(request))
 
 
-HANDLERS: dict[type[Exception] | int, Any] = {
+def _fhir_aware(handler: Any) -> Any:
+    """Under ``/fhir`` the same answer as a FHIR OperationOutcome (see :mod:`host.fhir.outcome`)."""
+
+    def handle(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        response: Response[Any] = handler(request, exc)
+        return fhir_outcome.from_problem(response) if fhir_outcome.is_fhir(request.url.path) else response
+
+    return handle
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {exc: _fhir_aware(handler) for exc, handler in {
     ShifoError: on_shifo_error,
     ValidationException: on_validation,
     HTTPException: on_http,
     Exception: on_unexpected,
-}
+}.items()}

@@ -1,7 +1,114 @@
-"""The hospital module's data as FHIR R5 resources (hook ``shifo_fhir_resources``)."""
+"""The hospital module's data as FHIR R5 resources (hook ``shifo_fhir_resources``): each stay is
+an inpatient ``Encounter`` (class IMP), its id the stay's (the card's ``encounter_id``), with the
+admission diagnosis as ``working``, the discharge diagnosis as ``final``, and the outcome as the
+admission's discharge disposition.
+"""
 
 from __future__ import annotations
 
-from host.pluginapi import FhirResource
+from typing import Any
+from uuid import UUID
 
-RESOURCES: list[FhirResource] = []
+from sqlalchemy import select
+
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from plugins.hospital.tables import stays
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_PRIORITY = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+_USE = "http://hl7.org/fhir/encounter-diagnosis-use"
+_SOURCE = "http://terminology.hl7.org/CodeSystem/admit-source"
+_DISPOSITION = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
+STATUS = {"admitted": "in-progress", "discharged": "completed"}
+#: the discharge outcome -> discharge-disposition code and display (the outcome itself is the text)
+DISPOSITION = {"recovered": ("home", "Home"), "improved": ("home", "Home"), "unchanged": ("home", "Home"),
+               "worsened": ("home", "Home"), "transferred": ("other-hcf", "Other healthcare facility"),
+               "deceased": ("exp", "Expired"), "left_against_advice": ("aadvice", "Left against advice")}
+
+
+def _coded(system: str, code: str, display: str, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"coding": [{"system": system, "code": code, "display": display}]}
+    if text:
+        out["text"] = text
+    return out
+
+
+def _diagnosis(code: str, use: str) -> dict[str, Any]:
+    return {"condition": [{"concept": {"coding": [{"system": ICD10, "code": code}]}}],
+            "use": [_coded(_USE, use, use.title())]}
+
+
+def _participant(code: str, display: str, account: UUID) -> dict[str, Any]:
+    return {"type": [_coded(_PARTICIPATION, code, display)],
+            "actor": {"reference": f"Practitioner/{account}"}}
+
+
+def to_encounter(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
+    period = {"start": row.admitted_at.isoformat()}
+    participants = [_participant("ADM", "admitter", row.admitted_by)]
+    diagnoses = [_diagnosis(row.admission_diagnosis, "working")]
+    admission: dict[str, Any] = {"admitSource": _coded(_SOURCE, "emd", "From accident/emergency department")
+                                 if row.emergency else _coded(_SOURCE, "outp", "From outpatient department")}
+    if row.discharged_at is not None:
+        period["end"] = row.discharged_at.isoformat()
+        if row.discharged_by is not None:
+            participants.append(_participant("DIS", "discharger", row.discharged_by))
+        if row.discharge_diagnosis:
+            diagnoses.append(_diagnosis(row.discharge_diagnosis, "final"))
+        if row.outcome in DISPOSITION:
+            code, display = DISPOSITION[row.outcome]
+            admission["dischargeDisposition"] = _coded(_DISPOSITION, code, display,
+                                                       row.outcome.replace("_", " "))
+    out: dict[str, Any] = {
+        "resourceType": "Encounter", "id": str(row.id),
+        "status": STATUS.get(row.status, "unknown"),
+        "class": [_coded(_ACT, "IMP", "inpatient encounter")],
+        "subject": subject,
+        "serviceProvider": {"reference": f"Organization/{row.facility}"},
+        "participant": participants,
+        "actualPeriod": period,
+        "diagnosis": diagnoses,
+        "admission": admission,
+    }
+    if row.emergency:
+        out["priority"] = _coded(_PRIORITY, "EM", "emergency")
+    return out
+
+
+async def _item(req: FhirRequest, row: Any) -> FhirItem:
+    return FhirItem(resource=to_encounter(row, await req.patient_ref(row.pinfl)), patient=row.pinfl,
+                    when=row.admitted_at)
+
+
+async def read(req: FhirRequest, id: str) -> FhirItem | None:
+    try:
+        stay_id = UUID(id)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if str(stay_id) != id:  # one resource, one id: no braces, urn: or upper-case aliases
+        return None
+    row = (await req.tx.execute(select(stays).where(stays.c.id == stay_id))).first()
+    return None if row is None else await _item(req, row)
+
+
+async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+    stmt = select(stays)
+    if query.patient is not None:
+        stmt = stmt.where(stays.c.pinfl == query.patient)
+    if query.since is not None:
+        stmt = stmt.where(stays.c.admitted_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(stays.c.admitted_at < query.until)
+    if query.status is not None:
+        wanted = [k for k, v in STATUS.items() if v == (query.status.partition("|")[2] or query.status)]
+        stmt = stmt.where(stays.c.status.in_(wanted))
+    rows = await req.tx.execute(stmt.order_by(stays.c.admitted_at.desc(), stays.c.id.desc())
+                                .limit(max(query.limit, 0)))
+    return [await _item(req, row) for row in rows.all()]
+
+
+RESOURCES: list[FhirResource] = [FhirResource(
+    type="Encounter", object="hospital.stay", action="read", read=read, search=search,
+    params=("patient", "date", "status"))]

@@ -1,0 +1,57 @@
+"""Search results as a FHIR R5 ``searchset`` Bundle, paged by offset.
+
+Items of every provider are merged newest first (``when`` descending, undated last), then by
+type and id, so pages are stable and never repeat an item. ``total`` is given only when the
+answer is complete (no next page), because providers are asked for one page's worth only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+from urllib.parse import urlencode
+
+from host.pluginapi import FhirItem
+
+
+def order_key(item: FhirItem) -> tuple[bool, float, str, str]:
+    when = item.when
+    stamp = 0.0
+    if when is not None:
+        stamp = -(when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    r = item.resource
+    return when is None, stamp, str(r.get("resourceType", "")), str(r.get("id", ""))
+
+
+def merged(items: list[FhirItem]) -> list[FhirItem]:
+    return sorted(items, key=order_key)
+
+
+def full_url(base: str, resource: dict[str, Any]) -> str:
+    return f"{base}/{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def searchset(base: str, path: str, found: list[FhirItem], *, offset: int, count: int,
+              echo: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """One page of ``found`` (all matches up to at least ``offset + count + 1``, merged).
+
+    ``base`` is the absolute URL of ``/fhir``; ``path`` the search's own, below it."""
+    page = found[offset: offset + count]
+    more = len(found) > offset + count
+
+    def link(relation: str, at: int) -> dict[str, str]:
+        query = urlencode([*echo, ("_count", str(count)), ("_offset", str(at))])
+        return {"relation": relation, "url": f"{base}{path}?{query}"}
+
+    links = [link("self", offset)]
+    if more:
+        links.append(link("next", offset + count))
+    if offset:
+        links.append(link("previous", max(0, offset - count)))
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if not more and (page or offset == 0):
+        bundle["total"] = offset + len(page)
+    bundle["link"] = links
+    bundle["entry"] = [{"fullUrl": full_url(base, i.resource), "resource": i.resource,
+                        "search": {"mode": "match"}} for i in page]
+    return bundle

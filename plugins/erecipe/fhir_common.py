@@ -1,0 +1,80 @@
+"""What the erecipe FHIR providers share: ids, tokens, and the prescription rows they read.
+
+A prescription holds several lines, FHIR a medication per request: each line is one
+``MedicationRequest`` with the id ``<prescription id>-<line>``, all lines sharing the prescription
+number as identifier and ``groupIdentifier``. Drafts were never signed and are never served.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, exists, select
+
+from host.pluginapi import FhirQuery
+from plugins.erecipe.tables import dispenses, prescriptions
+
+#: The prescription number's identifier system (the module's own numbering).
+NUMBER_SYSTEM = "urn:shifo:erecipe:prescription-number"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+UCUM = "http://unitsofmeasure.org"
+
+
+def as_uuid(text: str) -> UUID | None:
+    """The id as a UUID if it is one in canonical form (so one resource has one id), else None."""
+    try:
+        found = UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return found if str(found) == text else None
+
+
+def split_id(text: str) -> tuple[UUID, int] | None:
+    """``<uuid>-<line>`` -> (uuid, line); None for anything else."""
+    head, dash, tail = text[:36], text[36:37], text[37:]
+    found = as_uuid(head) if dash == "-" and tail.isdigit() and len(tail) <= 3 else None
+    return None if found is None else (found, int(tail))
+
+
+def token(text: str) -> tuple[str | None, str]:
+    system, bar, code = text.partition("|")
+    return (system, code) if bar else (None, text)
+
+
+def status_word(text: str) -> str:
+    return text.partition("|")[2] or text
+
+
+def ref(kind: str, id: object, display: str | None = None) -> dict[str, str]:
+    return {"reference": f"{kind}/{id}", **({"display": display} if display else {})}
+
+
+def issued(query: FhirQuery, stmt: Select[Any], when: Any) -> Select[Any]:
+    """Issued (not draft) prescriptions of the query's patient, ``when`` within its dates."""
+    stmt = stmt.where(prescriptions.c.status != "draft")
+    if query.patient is not None:
+        stmt = stmt.where(prescriptions.c.patient_pinfl == query.patient)
+    if query.since is not None:
+        stmt = stmt.where(when >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(when < query.until)
+    return stmt
+
+
+def dispensed_any() -> Any:
+    return exists(select(dispenses.c.id).where(dispenses.c.prescription_id == prescriptions.c.id))
+
+
+def request_status(row: Any, now: datetime, any_dispensed: bool) -> str:
+    """issued / partially dispensed -> active; dispensed -> completed; cancelled before any
+    dispensing -> cancelled; cancelled after some, or expired -> stopped (halted before done)."""
+    status = row.status
+    if status in ("issued", "partially_dispensed"):
+        return "active" if row.valid_until > now else "stopped"
+    if status == "dispensed":
+        return "completed"
+    if status == "cancelled":
+        return "stopped" if any_dispensed else "cancelled"
+    return "stopped" if status == "expired" else "unknown"

@@ -1,0 +1,99 @@
+"""Prescription lines as FHIR R5 ``MedicationRequest`` (one per line, grouped by the number)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, false, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from core.clock import utcnow
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from plugins.erecipe import fhir_common as c
+from plugins.erecipe.lifecycle import ACTIVE
+from plugins.erecipe.tables import dispenses, prescriptions
+
+_REASON = {"cancelled": None, "expired": "validity period ended"}
+
+
+def _days(n: int) -> dict[str, Any]:
+    return {"value": n, "unit": "d", "system": c.UCUM, "code": "d"}
+
+
+def to_request(row: Any, line: dict[str, Any], subject: dict[str, Any], status: str) -> dict[str, Any]:
+    number = {"system": c.NUMBER_SYSTEM, "value": row.number}
+    prescriber = row.content.get("prescriber") or {}
+    repeats = int((row.content.get("dispensing") or {}).get("repeats", 1))
+    out: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": f"{row.id}-{line['line']}",
+        "identifier": [{"use": "official", **number}], "groupIdentifier": number,
+        "status": status, "intent": "order", "category": [{"text": row.category}],
+        "medication": {"concept": {"text": line["inn"]}},
+        "subject": subject,
+        "authoredOn": (row.issued_at or row.created_at).isoformat(),
+        "requester": c.ref("Practitioner", row.prescriber_id, prescriber.get("name")),
+        "reason": [{"concept": {"coding": [{"system": c.ICD10, "code": row.diagnosis}]}}],
+        "dosageInstruction": [{
+            "text": f"{line['dose']} {line['frequency']}, {line['route']}, for {line['duration_days']} days",
+            "timing": {"repeat": {"boundsDuration": _days(line["duration_days"])},
+                       "code": {"text": line["frequency"]}},
+            "route": {"text": line["route"]}}],
+        "dispenseRequest": {
+            "validityPeriod": {"start": (row.issued_at or row.created_at).isoformat(),
+                               "end": row.valid_until.isoformat()},
+            "numberOfRepeatsAllowed": repeats - 1,
+            "quantity": {"value": line["quantity"], "unit": line["form"]},
+            "expectedSupplyDuration": _days(line["duration_days"])},
+        "note": [{"text": f"{line['inn']} {line['strength']} {line['form']}"}],
+    }
+    reason = row.cancel_reason if row.status == "cancelled" else _REASON.get(row.status)
+    if status in ("cancelled", "stopped") and reason:
+        out["statusReason"] = {"text": reason}
+    return out
+
+
+def _status_filter(word: str, now: datetime) -> ColumnElement[bool]:
+    st, done = prescriptions.c.status, c.dispensed_any()
+    live = and_(st.in_(ACTIVE), prescriptions.c.valid_until > now)
+    return {"active": live, "completed": st == "dispensed",
+            "cancelled": and_(st == "cancelled", ~done),
+            "stopped": or_(and_(st == "cancelled", done), st == "expired",
+                           and_(st.in_(ACTIVE), prescriptions.c.valid_until <= now))}.get(word, false())
+
+
+async def _items(req: FhirRequest, row: Any, now: datetime) -> list[FhirItem]:
+    any_dispensed = (await req.tx.execute(select(dispenses.c.id).where(
+        dispenses.c.prescription_id == row.id).limit(1))).first() is not None
+    status = c.request_status(row, now, any_dispensed)
+    subject = await req.patient_ref(row.patient_pinfl)
+    return [FhirItem(resource=to_request(row, line, subject, status), patient=row.patient_pinfl,
+                     when=row.issued_at) for line in row.content["lines"]]
+
+
+async def read(req: FhirRequest, id: str) -> FhirItem | None:
+    found = c.split_id(id)
+    if found is None:
+        return None
+    row = (await req.tx.execute(select(prescriptions).where(
+        prescriptions.c.id == found[0], prescriptions.c.status != "draft"))).first()
+    items = [] if row is None else await _items(req, row, utcnow())
+    return next((i for i in items if i.resource["id"] == id), None)
+
+
+async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+    now = utcnow()
+    stmt = c.issued(query, select(prescriptions), prescriptions.c.issued_at)
+    if query.identifier is not None:
+        system, value = c.token(query.identifier)
+        stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM) else false())
+    if query.status is not None:
+        stmt = stmt.where(_status_filter(c.status_word(query.status), now))
+    rows = await req.tx.execute(stmt.order_by(prescriptions.c.issued_at.desc(), prescriptions.c.id.desc())
+                                .limit(max(query.limit, 0)))
+    out = [item for row in rows.all() for item in await _items(req, row, now)]
+    return out[:max(query.limit, 0)]
+
+
+RESOURCE = FhirResource(type="MedicationRequest", object="erecipe.prescription", action="read", read=read,
+                        search=search, params=("patient", "date", "identifier", "status"))

@@ -1,0 +1,80 @@
+"""The patient registry as FHIR R5 ``Patient``: the id is the card's UUID, never the PINFL.
+
+The PINFL is the official national identifier (type NI of HL7 v2 table 0203) in the deployment's
+configured system. The patronymic goes in ``name.suffix``, as the national guide places it: UZ Core
+Patient (Ministry of Health with Uzinfocom) marks ``name.suffix`` must-support in its HumanName rule
+set and its examples write e.g. family "Karimova", given "Nodira", suffix "Anvarovna"
+(https://build.fhir.org/ig/uzinfocom-org/digital-health-ig/StructureDefinition-uz-core-patient.html,
+examples example-salim and example-nodira).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import false, select
+from sqlalchemy.sql import ColumnElement
+
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from plugins.medcard.fhir_query import as_uuid, token
+from plugins.medcard.tables import patients
+
+_V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def to_patient(row: Any, pinfl_system: str) -> dict[str, Any]:
+    name: dict[str, Any] = {"use": "official",
+                            "text": " ".join(x for x in (row.surname, row.given_name, row.patronymic) if x),
+                            "family": row.surname, "given": [row.given_name]}
+    if row.patronymic:
+        name["suffix"] = [row.patronymic]
+    return {
+        "resourceType": "Patient", "id": str(row.id),
+        "meta": {"lastUpdated": row.registered_at.isoformat()},
+        "identifier": [{"use": "official", "type": {"coding": [{
+            "system": _V2_0203, "code": "NI", "display": "National unique individual identifier"}]},
+            "system": pinfl_system, "value": row.pinfl}],
+        "active": True,
+        "name": [name],
+        "gender": row.sex if row.sex in ("male", "female") else "unknown",
+        "birthDate": row.birth_date.isoformat(),
+    }
+
+
+def _item(req: FhirRequest, row: Any) -> FhirItem:
+    return FhirItem(resource=to_patient(row, req.pinfl_system), patient=row.pinfl, when=row.registered_at)
+
+
+async def read(req: FhirRequest, id: str) -> FhirItem | None:
+    found = as_uuid(id)
+    if found is None:
+        return None
+    row = (await req.tx.execute(select(patients).where(patients.c.id == found))).first()
+    return None if row is None else _item(req, row)
+
+
+def _filters(req: FhirRequest, query: FhirQuery) -> list[ColumnElement[bool]]:
+    """By PINFL only (the identifier, or the patient's own compartment): like the registry's
+    own search, never a bare list of everyone."""
+    where: list[ColumnElement[bool]] = []
+    if query.patient is not None:
+        where.append(patients.c.pinfl == query.patient)
+    if query.identifier is not None:
+        system, value = token(query.identifier)
+        where.append(patients.c.pinfl == value if value and system in (None, req.pinfl_system) else false())
+    return where or [false()]
+
+
+async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+    stmt = select(patients).where(*_filters(req, query))
+    if query.since is not None:
+        stmt = stmt.where(patients.c.registered_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(patients.c.registered_at < query.until)
+    rows = await req.tx.execute(stmt.order_by(patients.c.registered_at.desc(), patients.c.id.desc())
+                                .limit(max(query.limit, 0)))
+    return [_item(req, row) for row in rows]
+
+
+RESOURCE = FhirResource(type="Patient", object="medcard.patient", action="read", read=read, search=search,
+                        params=("identifier", "patient"))

@@ -1,0 +1,91 @@
+"""Finding card entries for the FHIR providers: current versions only, newest first.
+
+A FHIR resource is an *entry* (its id is the ``entry_id``, stable across versions) as the card
+shows it now: the one version of it that is not ``superseded`` - either ``current`` or
+``entered_in_error``. Filters the host parsed (patient PINFL, dates, code, status) become SQL, so
+``limit`` holds after filtering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.sql import ColumnElement
+
+from host.pluginapi import FhirQuery, FhirRequest
+from plugins.medcard.tables import entries, patients
+
+_first = entries.alias("first_version")
+#: When the entry was first recorded (its first version): a Condition's ``recordedDate``.
+FIRST_RECORDED = (select(func.min(_first.c.recorded_at)).where(_first.c.entry_id == entries.c.entry_id)
+                  .scalar_subquery().label("first_recorded"))
+
+
+def as_uuid(text: str) -> UUID | None:
+    """The id as a UUID if it is one in canonical form (so one resource has one id), else None."""
+    try:
+        found = UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return found if str(found) == text else None
+
+
+def token(text: str) -> tuple[str | None, str]:
+    """``system|code`` -> (system, code); a bare code -> (None, code); ``|code`` -> ("", code)."""
+    system, bar, code = text.partition("|")
+    return (system, code) if bar else (None, text)
+
+
+async def rows(req: FhirRequest, kinds: Sequence[str], query: FhirQuery,
+               where: Sequence[ColumnElement[bool]] = ()) -> list[Any]:
+    """Entries of ``kinds`` matching the query's patient and dates plus ``where``, newest first."""
+    stmt = (select(entries, patients.c.pinfl, FIRST_RECORDED)
+            .join(patients, patients.c.id == entries.c.patient_id)
+            .where(entries.c.kind.in_(kinds), entries.c.status != "superseded", *where))
+    if query.patient is not None:
+        stmt = stmt.where(patients.c.pinfl == query.patient)
+    if query.since is not None:
+        stmt = stmt.where(entries.c.performed_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(entries.c.performed_at < query.until)
+    stmt = stmt.order_by(entries.c.performed_at.desc(), entries.c.entry_id.desc()).limit(max(query.limit, 0))
+    return list((await req.tx.execute(stmt)).all())
+
+
+async def one(req: FhirRequest, kinds: Sequence[str], entry_id: str) -> Any | None:
+    """The entry with this id among ``kinds`` as the card shows it now, or None."""
+    found = as_uuid(entry_id)
+    if found is None:
+        return None
+    stmt = (select(entries, patients.c.pinfl, FIRST_RECORDED)
+            .join(patients, patients.c.id == entries.c.patient_id)
+            .where(entries.c.entry_id == found, entries.c.kind.in_(kinds),
+                   entries.c.status != "superseded"))
+    return (await req.tx.execute(stmt)).first()
+
+
+def common(row: Any, resource_type: str, profiles: Sequence[str] = ()) -> dict[str, Any]:
+    """``resourceType``, ``id`` and ``meta`` (the entry's version and when it was written)."""
+    meta: dict[str, Any] = {"versionId": str(row.version), "lastUpdated": row.recorded_at.isoformat()}
+    if profiles:
+        meta["profile"] = list(profiles)
+    return {"resourceType": resource_type, "id": str(row.entry_id), "meta": meta}
+
+
+def context(row: Any) -> dict[str, Any]:
+    """The encounter: a visit's or a stay's id, served as Encounter by those modules."""
+    out: dict[str, Any] = {}
+    if row.encounter_id is not None:
+        out["encounter"] = {"reference": f"Encounter/{row.encounter_id}"}
+    return out
+
+
+def practitioner(account: UUID) -> dict[str, str]:
+    return {"reference": f"Practitioner/{account}"}
+
+
+def in_error(row: Any) -> bool:
+    return bool(row.status == "entered_in_error")

@@ -35,16 +35,19 @@ class PatientsResult(msgspec.Struct, kw_only=True):
     present: list[str] = msgspec.field(default_factory=list)
     skipped: str = ""  # why no patient was seeded
     errors: list[str] = msgspec.field(default_factory=list)
+    history: str = ""  # the demo patient's clinical history (host.demo_history), one line
 
     def summary(self) -> str:
         if self.skipped:
             return f"Patients: none seeded ({self.skipped})."
         parts = [f"{len(self.registered)} registered", f"{len(self.present)} already there",
                  *self.errors]
-        return f"Patients ({FACILITY}, through the medcard API): {'; '.join(parts)}."
+        line = f"Patients ({FACILITY}, through the medcard API): {'; '.join(parts)}."
+        return f"{line}\n{self.history}" if self.history else line
 
 
 async def seed(settings: Settings, report: Report) -> PatientsResult:
+    from host import demo_history
     from host.web.app import create_app
 
     if "medcard" not in settings.modules:
@@ -70,16 +73,20 @@ async def seed(settings: Settings, report: Report) -> PatientsResult:
             else:
                 detail = body.get("detail") if isinstance(body, dict) else body
                 result.errors.append(f"{patient['pinfl']} refused ({status}: {detail})")
+        result.history = (await demo_history.seed(app, report)).summary()
     return result
 
 
 async def call(app: Any, method: str, path: str, body: Any = None,
                headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    """One HTTP request to an ASGI app in this process; returns (status, decoded JSON body)."""
+    """One HTTP request to an ASGI app in this process; returns (status, decoded JSON body).
+    ``path`` may carry a query string (already URL-encoded)."""
     raw = json.dumps(body).encode() if body is not None else b""
+    path, _, query = path.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": query.encode(),
         "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"),
                     (b"content-length", str(len(raw)).encode()),
                     *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())],

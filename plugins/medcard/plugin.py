@@ -9,8 +9,10 @@ from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, Polic
 from plugins.medcard import INFO, directory, fhir, module_records, patient_api
 from plugins.medcard.api import CardController, ModuleController, PatientController, RecordsController
 from plugins.medcard.entry_routes import (
+    ComplaintController,
     DiagnosisController,
     EntriesAliasController,
+    FindingController,
     IndicatorController,
     InstrumentalController,
     LabController,
@@ -31,7 +33,7 @@ def shifo_module_info() -> ModuleInfo:
 def shifo_route_handlers() -> list[Any]:
     return [ModuleController, PatientController, CardController, IndicatorController,
             EntriesAliasController, DiagnosisController, LabController, InstrumentalController,
-            ReportController, RecordsController]
+            ComplaintController, FindingController, ReportController, RecordsController]
 
 
 @hookimpl
@@ -45,6 +47,10 @@ def shifo_actions() -> list[Action]:
         Action(object="medcard.lab", action="record", description=f"{_RECORD} laboratory results"),
         Action(object="medcard.instrumental", action="record",
                description=f"{_RECORD} instrumental results"),
+        Action(object="medcard.complaint", action="record",
+               description=f"{_RECORD} complaints and the history of the present illness"),
+        Action(object="medcard.finding", action="record",
+               description=f"{_RECORD} objective examination findings"),
         Action(object="medcard.entry", action="read", description="read a patient's card and history"),
         Action(object="medcard.report", action="read", description="late-entry and completeness reports"),
     ]

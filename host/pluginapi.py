@@ -223,6 +223,23 @@ class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
     profile: str | None = None
 
 
+def fhir_uuid(text: str) -> UUID | None:
+    """A resource id as a UUID if it is one in canonical form (so one resource has one id: no
+    braces, ``urn:`` or upper-case aliases), else None - a provider's ``read`` answers None then."""
+    try:
+        found = UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return found if str(found) == text else None
+
+
+def fhir_token(text: str) -> tuple[str | None, str]:
+    """A search token: ``system|code`` -> (system, code); a bare code -> (None, code); ``|code`` ->
+    ("", code)."""
+    system, bar, code = text.partition("|")
+    return (system, code) if bar else (None, text)
+
+
 def _name(p: Any) -> str:
     return " ".join(x for x in (p.surname, p.given_name, p.patronymic) if x)
 
@@ -239,6 +256,8 @@ __all__ = [
     "ModuleInfo",
     "Permission",
     "PolicyRule",
+    "fhir_token",
+    "fhir_uuid",
     "hookimpl",
     "load_policy",
     "own_record",

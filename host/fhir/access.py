@@ -22,6 +22,7 @@ from core.principals import Principal
 from host import audit
 from host.fhir.registry import Provider
 from host.runtime import Runtime
+from host.web.guard import chosen_facility
 
 log = logging.getLogger("shifo.fhir")
 
@@ -47,22 +48,10 @@ async def caller(runtime: Runtime, connection: ASGIConnection[Any, Any, Any, Any
     if principal.kind == "patient":
         return who
     try:
-        return msgspec.structs.replace(who, facility=_facility(connection, principal))
+        return msgspec.structs.replace(who, facility=chosen_facility(connection, principal))
     except PermissionDeniedException as refusal:
         await refused(runtime, who, "fhir/read", connection.scope["path"], refusal)
         raise
-
-
-def _facility(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> str:
-    chosen = connection.headers.get("x-facility")
-    if chosen:
-        if len(chosen) > 64 or not chosen.isprintable():
-            raise PermissionDeniedException("the X-Facility header does not name a facility")
-        return chosen
-    facilities = {g.facility for g in principal.grants}
-    if len(facilities) == 1:
-        return facilities.pop()
-    raise PermissionDeniedException("choose the facility you act for with the X-Facility header")
 
 
 async def may_use(runtime: Runtime, who: Caller, provider: Provider) -> bool:

@@ -74,7 +74,7 @@ async def _decide(connection: Connection, permission: Any, runtime: Runtime, sta
         raise PermissionDeniedException(f"this route is for {permission.principal} accounts")
     if permission.principal != "staff" or not permission.facility_scoped:
         return
-    facility = state["facility_chosen"] = _facility(connection, principal)
+    facility = state["facility_chosen"] = chosen_facility(connection, principal)
     module = permission.object.split(".", 1)[0]
     roles = principal.roles_at(facility)
     if not roles or not runtime.authorizer.allows(roles, facility, permission.object, permission.action):
@@ -85,7 +85,8 @@ async def _decide(connection: Connection, permission: Any, runtime: Runtime, sta
     state["facility"] = facility
 
 
-def _facility(connection: Connection, principal: Principal) -> str:
+def chosen_facility(connection: Connection, principal: Principal) -> str:
+    """The facility a staff caller acts for: ``X-Facility``, or their only one (else 403)."""
     chosen = connection.headers.get("x-facility")
     if chosen:
         if len(chosen) > 64 or not chosen.isprintable():

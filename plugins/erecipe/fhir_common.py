@@ -13,7 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import Select, exists, select
 
-from host.pluginapi import FhirQuery
+from host.pluginapi import FhirQuery, fhir_uuid
 from plugins.erecipe.tables import dispenses, prescriptions
 
 #: The prescription number's identifier system (the module's own numbering).
@@ -22,25 +22,11 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10"
 UCUM = "http://unitsofmeasure.org"
 
 
-def as_uuid(text: str) -> UUID | None:
-    """The id as a UUID if it is one in canonical form (so one resource has one id), else None."""
-    try:
-        found = UUID(text)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return found if str(found) == text else None
-
-
 def split_id(text: str) -> tuple[UUID, int] | None:
     """``<uuid>-<line>`` -> (uuid, line); None for anything else."""
     head, dash, tail = text[:36], text[36:37], text[37:]
-    found = as_uuid(head) if dash == "-" and tail.isdigit() and len(tail) <= 3 else None
+    found = fhir_uuid(head) if dash == "-" and tail.isdigit() and len(tail) <= 3 else None
     return None if found is None else (found, int(tail))
-
-
-def token(text: str) -> tuple[str | None, str]:
-    system, bar, code = text.partition("|")
-    return (system, code) if bar else (None, text)
 
 
 def status_word(text: str) -> str:
@@ -78,3 +64,4 @@ def request_status(row: Any, now: datetime, any_dispensed: bool) -> str:
     if status == "cancelled":
         return "stopped" if any_dispensed else "cancelled"
     return "stopped" if status == "expired" else "unknown"
+

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
 from plugins.erecipe import fhir_common as c
 from plugins.erecipe.tables import dispenses, prescriptions
 
@@ -67,7 +67,7 @@ def _dispense_item(row: Any) -> FhirItem:
 
 
 async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    found = c.as_uuid(id)
+    found = fhir_uuid(id)
     if found is None:
         return None
     row = (await req.tx.execute(_signed().where(prescriptions.c.id == found))).first()

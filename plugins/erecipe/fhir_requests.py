@@ -9,7 +9,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from core.clock import utcnow
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
 from plugins.erecipe import fhir_common as c
 from plugins.erecipe.lifecycle import ACTIVE
 from plugins.erecipe.tables import dispenses, prescriptions
@@ -85,7 +85,7 @@ async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
     now = utcnow()
     stmt = c.issued(query, select(prescriptions), prescriptions.c.issued_at)
     if query.identifier is not None:
-        system, value = c.token(query.identifier)
+        system, value = fhir_token(query.identifier)
         stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM) else false())
     if query.status is not None:
         stmt = stmt.where(_status_filter(c.status_word(query.status), now))

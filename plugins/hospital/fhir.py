@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
 from plugins.hospital.tables import stays
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -83,11 +83,8 @@ async def _item(req: FhirRequest, row: Any) -> FhirItem:
 
 
 async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    try:
-        stay_id = UUID(id)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if str(stay_id) != id:  # one resource, one id: no braces, urn: or upper-case aliases
+    stay_id = fhir_uuid(id)
+    if stay_id is None:
         return None
     row = (await req.tx.execute(select(stays).where(stays.c.id == stay_id))).first()
     return None if row is None else await _item(req, row)

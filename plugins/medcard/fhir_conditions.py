@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import false, or_
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
 from plugins.medcard import fhir_query as q
 from plugins.medcard.tables import entries
 
@@ -62,7 +62,7 @@ def to_condition(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
 def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.code is not None:
-        system, code = q.token(query.code)
+        system, code = fhir_token(query.code)
         if system not in (None, "", ICD10):
             where.append(false())  # another code system: nothing matches
         where.append(entries.c.code == code.strip().upper())

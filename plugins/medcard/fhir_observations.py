@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
 from plugins.medcard import fhir_query as q
 from plugins.medcard.tables import entries
 from plugins.medcard.vitals import BLOOD_PRESSURE_LOINC, VITALS
@@ -100,7 +100,7 @@ def lab(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
 def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.code is not None:
-        system, code = q.token(query.code)
+        system, code = fhir_token(query.code)
         if system not in (None, "", LOINC):
             where.append(false())
         vital = _BY_LOINC.get(code)

@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import false, select
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
-from plugins.medcard.fhir_query import as_uuid, token
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token, fhir_uuid
 from plugins.medcard.tables import patients
 
 _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -46,7 +45,7 @@ def _item(req: FhirRequest, row: Any) -> FhirItem:
 
 
 async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    found = as_uuid(id)
+    found = fhir_uuid(id)
     if found is None:
         return None
     row = (await req.tx.execute(select(patients).where(patients.c.id == found))).first()
@@ -60,7 +59,7 @@ def _filters(req: FhirRequest, query: FhirQuery) -> list[ColumnElement[bool]]:
     if query.patient is not None:
         where.append(patients.c.pinfl == query.patient)
     if query.identifier is not None:
-        system, value = token(query.identifier)
+        system, value = fhir_token(query.identifier)
         where.append(patients.c.pinfl == value if value and system in (None, req.pinfl_system) else false())
     return where or [false()]
 

@@ -15,28 +15,13 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirQuery, FhirRequest
+from host.pluginapi import FhirQuery, FhirRequest, fhir_uuid
 from plugins.medcard.tables import entries, patients
 
 _first = entries.alias("first_version")
 #: When the entry was first recorded (its first version): a Condition's ``recordedDate``.
 FIRST_RECORDED = (select(func.min(_first.c.recorded_at)).where(_first.c.entry_id == entries.c.entry_id)
                   .scalar_subquery().label("first_recorded"))
-
-
-def as_uuid(text: str) -> UUID | None:
-    """The id as a UUID if it is one in canonical form (so one resource has one id), else None."""
-    try:
-        found = UUID(text)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return found if str(found) == text else None
-
-
-def token(text: str) -> tuple[str | None, str]:
-    """``system|code`` -> (system, code); a bare code -> (None, code); ``|code`` -> ("", code)."""
-    system, bar, code = text.partition("|")
-    return (system, code) if bar else (None, text)
 
 
 async def rows(req: FhirRequest, kinds: Sequence[str], query: FhirQuery,
@@ -57,7 +42,7 @@ async def rows(req: FhirRequest, kinds: Sequence[str], query: FhirQuery,
 
 async def one(req: FhirRequest, kinds: Sequence[str], entry_id: str) -> Any | None:
     """The entry with this id among ``kinds`` as the card shows it now, or None."""
-    found = as_uuid(entry_id)
+    found = fhir_uuid(entry_id)
     if found is None:
         return None
     stmt = (select(entries, patients.c.pinfl, FIRST_RECORDED)
@@ -89,3 +74,4 @@ def practitioner(account: UUID) -> dict[str, str]:
 
 def in_error(row: Any) -> bool:
     return bool(row.status == "entered_in_error")
+

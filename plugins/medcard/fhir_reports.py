@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import false
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
 from plugins.medcard import fhir_query as q
 from plugins.medcard.fhir_observations import LOINC, quantity
 from plugins.medcard.tables import entries
@@ -65,7 +65,7 @@ def to_report(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
 def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.code is not None:
-        system, code = q.token(query.code)
+        system, code = fhir_token(query.code)
         if system in (None, "", LOINC):
             matching = [m for m, (_, (loinc, _)) in MODALITIES.items() if code in (loinc, m)]
             where.append(entries.c.code.in_(matching))

@@ -7,11 +7,10 @@ CodeableReference to the code and to the card's Condition; the closing one is th
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import select
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
 from plugins.polyclinic.tables import visit_entries, visits
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -73,11 +72,8 @@ async def _item(req: FhirRequest, row: Any) -> FhirItem:
 
 
 async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    try:
-        visit_id = UUID(id)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if str(visit_id) != id:  # one resource, one id: no braces, urn: or upper-case aliases
+    visit_id = fhir_uuid(id)
+    if visit_id is None:
         return None
     row = (await req.tx.execute(select(visits).where(visits.c.id == visit_id))).first()
     return None if row is None else await _item(req, row)

@@ -9,7 +9,8 @@ no pluggy, no Casbin, no relay):
 - write: in one transaction, read the patient's PINFL, insert the entry, insert an outbox row
   (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it) and
   the audit entry (into ``bench_audit``, a copy of the audit trail's shape);
-- read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor), and
+- read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor), the
+  other modules' records on the card (the timeline merges them; the bench patients have none), and
   the audit entry.
 
 The database comes from ``BENCH_DSN`` (a plain ``postgresql://`` URL).
@@ -54,6 +55,8 @@ SELECT_PRINCIPAL = (
     " AND sessions.expires_at > $3 AND accounts.status = $4")
 SELECT_MODULE = ("SELECT module FROM facility_modules WHERE facility = $1 AND module = $2"
                  " AND disabled_at IS NULL")
+SELECT_RECORDS = ("SELECT id, pinfl, source, kind, record_id, status, summary, occurred_at, updated_at"
+                  " FROM medcard_module_records WHERE pinfl = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2")
 AUDIT_LOCK = "SELECT pg_advisory_xact_lock($1)"
 AUDIT_HEAD = "SELECT seq, hash FROM bench_audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1"
 AUDIT_INSERT = ("INSERT INTO bench_audit (chain, seq, at, actor, login, role, facility, patient, action,"
@@ -211,6 +214,7 @@ async def timeline(request: Request[Any, Any, Any], patient_id: uuid.UUID, limit
         if patient is None:
             raise NotFoundException(f"no patient {patient_id}")
         rows = await conn.fetch(SELECT_ENTRIES, patient_id, limit + 1)
+        await conn.fetch(SELECT_RECORDS, patient["pinfl"], limit + 1)  # the timeline merges them (none here)
         await audit(conn, who, request.headers.get("x-facility", ""), patient["pinfl"], "medcard.entry/read",
                     str(patient_id))
     items = [to_entry(r) for r in rows[:limit]]

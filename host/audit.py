@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -132,14 +133,20 @@ async def record(tx: Transaction, item: AuditEntry) -> tuple[int, int]:
               for v in (getattr(item, n),)}
     chain = _sticky_chain(tx, values)
     if tx.dialect == "postgresql":  # re-entrant; taken again in case a savepoint released it
-        await tx.execute(select(func.pg_advisory_xact_lock(_LOCK_BASE + chain)))
-    head = (await tx.execute(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == chain)
-                             .order_by(audit_log.c.seq.desc()).limit(1))).first()
+        await tx.execute(_LOCK, {"key": _LOCK_BASE + chain})
+    head = (await tx.execute(_HEAD, {"chain": chain})).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     at = utcnow()
-    await tx.execute(audit_log.insert().values(chain=chain, seq=seq, at=at, prev_hash=prev,
-                                               hash=digest(chain, seq, at, values, prev), **values))
+    await tx.execute(_INSERT, {"chain": chain, "seq": seq, "at": at, "prev_hash": prev,
+                               "hash": digest(chain, seq, at, values, prev), **values})
     return chain, seq
+
+
+# Built once: every audited unit runs these, and a statement built per call costs a fresh cache key.
+_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+_HEAD = (select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == bindparam("chain"))
+         .order_by(audit_log.c.seq.desc()).limit(1))
+_INSERT = audit_log.insert()
 
 
 def _sticky_chain(tx: Transaction, values: dict[str, str | None]) -> int:

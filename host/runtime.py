@@ -7,6 +7,7 @@ I/O: :func:`Runtime.plan` checks names; :meth:`Runtime.start` opens connections.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -41,6 +42,7 @@ class Runtime:
         self.authorizer = Authorizer(modules.actions(), modules.policies())
         self.handlers = modules.event_handlers()
         self.services: dict[str, Any] = {}
+        self._installed: dict[tuple[str, str], tuple[bool, float]] = {}
         self.opened = False
         self.started = False
         self.enforcer: ReviewEnforcer | None = None
@@ -115,8 +117,22 @@ class Runtime:
             self.opened = False
 
     async def module_enabled(self, facility: str, module: str) -> bool:
+        """Is ``module`` installed at ``facility``? Remembered ``module_check_seconds``: an answer
+        the guard needs on every request, that changes a few times a year."""
+        key, now = (facility, module), time.monotonic()
+        known = self._installed.get(key)
+        if known is not None and now - known[1] < self.settings.module_check_seconds:
+            return known[0]
         async with self.storage.transaction(readonly=True) as tx:
-            return (await tx.execute(_ENABLED, {"facility": facility, "module": module})).first() is not None
+            found = (await tx.execute(_ENABLED, {"facility": facility, "module": module})).first() is not None
+        if len(self._installed) > 10_000:  # facilities x modules is far smaller; never grow without bound
+            self._installed.clear()
+        self._installed[key] = (found, now)
+        return found
+
+    def installations_changed(self) -> None:
+        """Forget what :meth:`module_enabled` remembered (called after an installation changes)."""
+        self._installed.clear()
 
 
 #: Built once: the guard asks it on every module request.

@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_ttl_seconds: int = 900
     # storage pool
     pool_size: int = 10
+    # how long a process trusts its answer to "is this module installed here" (the guard asks on every
+    # request); a change made through this process is felt at once, one made elsewhere within this
+    module_check_seconds: float = 2.0
     db_echo: bool = False
     # FHIR: the identifier system of the PINFL (the national implementation guide's current value)
     fhir_pinfl_system: str = "https://dhp.uz/fhir/core/sid/pid/uz/ni"

@@ -18,7 +18,7 @@ from uuid import UUID
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 
 from adapters.identity import throttle
 from adapters.identity.admin import Administration
@@ -120,17 +120,9 @@ class LocalIdentity(Administration):
     async def authenticate(self, token: str, audience: str) -> Principal | None:
         if not token or len(token) > _MAX_TOKEN:
             return None
-        stmt = (
-            select(accounts.c.id, accounts.c.kind, accounts.c.login, accounts.c.full_name,
-                   accounts.c.pinfl, sessions.c.id.label("session_id"), grants.c.facility, grants.c.role)
-            .join(sessions, sessions.c.account == accounts.c.id)
-            .outerjoin(grants, and_(grants.c.account == accounts.c.id, grants.c.revoked_at.is_(None)))
-            .where(sessions.c.token_hash == digest(token), sessions.c.audience == audience,
-                   sessions.c.revoked_at.is_(None), sessions.c.expires_at > utcnow(),
-                   accounts.c.status == "active")
-        )
         async with self.storage.transaction(readonly=True) as tx:
-            rows = (await tx.execute(stmt)).all()
+            rows = (await tx.execute(_PRINCIPAL, {"token_hash": digest(token), "audience": audience,
+                                                  "now": utcnow()})).all()
         if not rows:
             return None
         first = rows[0]
@@ -144,6 +136,19 @@ class LocalIdentity(Administration):
             await tx.execute(update(sessions).where(sessions.c.token_hash == digest(token[:_MAX_TOKEN]),
                                                     sessions.c.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
+
+
+#: Built once: the per-request lookup is the hottest query there is, and a statement object built per
+#: call costs SQLAlchemy a fresh cache key every time.
+_PRINCIPAL = (
+    select(accounts.c.id, accounts.c.kind, accounts.c.login, accounts.c.full_name,
+           accounts.c.pinfl, sessions.c.id.label("session_id"), grants.c.facility, grants.c.role)
+    .join(sessions, sessions.c.account == accounts.c.id)
+    .outerjoin(grants, and_(grants.c.account == accounts.c.id, grants.c.revoked_at.is_(None)))
+    .where(sessions.c.token_hash == bindparam("token_hash"), sessions.c.audience == bindparam("audience"),
+           sessions.c.revoked_at.is_(None), sessions.c.expires_at > bindparam("now"),
+           accounts.c.status == "active")
+)
 
 
 def _content(challenge_id: UUID, nonce: str) -> str:

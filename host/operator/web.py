@@ -160,10 +160,15 @@ async def list_installations(request: Req, facility: FromQuery[str | None] = Non
 async def transition(request: Req, iid: FromPath[UUID],
                      data: JSONBody[Transition]) -> installations.Installation:
     """Move a request on; ``installed`` enables the module at once, ``disabled`` (with a reason)
-    blocks it at once and keeps the data."""
-    async with runtime(request).storage.transaction() as tx:
-        return await installations.move(tx, iid, data.state, reason=data.reason, by=who(request),
-                                         entry=entry(request, f"installation/{data.state}"))
+    blocks it at once in this process and within ``module_check_seconds`` in the others; the data
+    stays."""
+    rt = runtime(request)
+    try:
+        async with rt.storage.transaction() as tx:
+            return await installations.move(tx, iid, data.state, reason=data.reason, by=who(request),
+                                             entry=entry(request, f"installation/{data.state}"))
+    finally:
+        rt.installations_changed()
 
 
 @get("/installations/{iid:uuid}/history", opt=op("installation", "read"))

@@ -113,8 +113,7 @@ class Relay:
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
             async with self.storage.outbox.claim(self.batch) as claimed:
-                for stored in claimed.events:
-                    await self._dispatch(stored.seq, stored.event)
+                await self._dispatch([(s.seq, s.event) for s in claimed.events])
                 await claimed.delivered([s.seq for s in claimed.events])
                 count = len(claimed.events)
                 if count < self.batch and retries:
@@ -134,14 +133,35 @@ class Relay:
                 continue
             await self._deliver(failure.seq, event, handler, failure.attempts, retry=True)
 
-    async def _dispatch(self, seq: int, event: Event) -> None:
-        for handler in self.by_type.get(event.event_type(), []):
-            await self._deliver(seq, event, handler, attempts=0, retry=False)
+    async def _dispatch(self, batch: list[tuple[int, Event]]) -> None:
+        """Each consumer gets its events of the batch in commit order, in one transaction when
+        they all succeed (under load this saves a transaction per event and consumer); if one
+        fails, the transaction rolls back and they are delivered one by one, so only the failing
+        event is retried and parked."""
+        for handler in self.consumers.values():
+            mine = [(seq, e) for seq, e in batch if e.event_type() in handler.event_types]
+            if len(mine) > 1 and await self._deliver_together(mine, handler):
+                continue
+            for seq, event in mine:
+                await self._deliver(seq, event, handler, attempts=0, retry=False)
         if self.messaging is not None:
-            try:
-                await self.messaging.publish(event)
-            except Exception:  # live subscribers resume from the outbox
-                log.exception("publishing %s to messaging failed", event.id)
+            for _, event in batch:
+                try:
+                    await self.messaging.publish(event)
+                except Exception:  # live subscribers resume from the outbox
+                    log.exception("publishing %s to messaging failed", event.id)
+
+    async def _deliver_together(self, events: list[tuple[int, Event]], handler: EventHandler) -> bool:
+        try:
+            async with self.storage.transaction() as tx:
+                for _, event in events:
+                    if await tx.first_delivery(handler.consumer, event.id):
+                        await handler.handle(event, tx)
+        except Exception:
+            log.info("consumer %s failed within a batch of %d: delivering one by one",
+                     handler.consumer, len(events))
+            return False
+        return True
 
     async def _deliver(self, seq: int, event: Event, handler: EventHandler, attempts: int,
                        retry: bool) -> None:

@@ -220,6 +220,35 @@ async def test_retry_of_one_parked_delivery_leaves_the_others_parked(db_url: str
         assert still.seq == first.seq
 
 
+async def test_a_batch_goes_to_each_consumer_in_one_transaction_unless_one_event_fails(db_url: str) -> None:
+    """Under load a consumer takes a claimed batch in one transaction; one failing event rolls it
+    back and the batch is delivered one by one: the others applied once, only that one retried."""
+    transactions: list[Transaction] = []  # kept alive, so their ids cannot be reused
+    applied: list[int] = []
+
+    async def picky(event: Event, tx: Transaction) -> None:
+        transactions.append(tx)
+        if getattr(event, "n", 0) == 3:
+            raise ValueError("three is refused")
+        applied.append(getattr(event, "n", 0))
+
+    steady: list[Any] = []
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.picky", event_types=(PING,), handle=picky),
+                                recorder("t.steady", steady)], max_attempts=1)
+        await publish(storage, *(Pinged(n=n) for n in (1, 2)))
+        assert await relay.drain() == 2
+        assert applied == [1, 2] and len({id(t) for t in transactions}) == 1  # one transaction for the batch
+        assert steady == [(None, 1), (None, 2)]
+        transactions.clear()
+        await publish(storage, *(Pinged(n=n) for n in (3, 4, 5)))
+        assert await relay.drain() == 3
+        assert applied == [1, 2, 4, 5]  # rolled back with 3, then delivered one by one, once each
+        assert steady == [(None, n) for n in (1, 2, 3, 4, 5)]
+        [parked] = await storage.outbox.failures()
+        assert (parked.consumer, parked.attempts) == ("t.picky", 1)
+
+
 async def test_redelivered_event_is_applied_once(db_url: str) -> None:
     applied: list[Any] = []
     async with migrated(db_url) as storage:

@@ -31,7 +31,7 @@ from host.settings import Settings
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-PROJECT_APP = "host.web.app:create_app()"  # the factory `shifo serve --workers N` runs
+PROJECT_APP = "host.web.app:serve_app()"  # the factory `shifo serve --workers N` runs (JSON logs included)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

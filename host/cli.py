@@ -70,7 +70,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
                                "access_log": False, "timeout_graceful_shutdown": 5}
     if args.workers > 1:  # each worker builds its own app from the same environment
-        uvicorn.run("host.web.app:create_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("host.web.app:serve_app", factory=True, workers=args.workers, **options)
     else:
         uvicorn.run(app, **options)
     return 0

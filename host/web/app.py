@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ConfigurationError
 from host.fhir import web as fhir_web
+from host.operator import logs
 from host.operator import metrics as operator_metrics
 from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
@@ -53,11 +54,19 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # ours: JSON lines (host.operator.logs), set up by whoever serves the app
         state=State({"runtime": runtime, "settings": settings}),
         debug=False,
     )
     check_routes(app)
     return app
+
+
+def serve_app() -> Litestar:
+    """The app as ``shifo serve`` runs it in each worker process: JSON logs, then ``create_app``.
+    (Worker processes are started afresh by uvicorn, so each sets up its own logging.)"""
+    logs.configure()
+    return create_app()
 
 
 def patient_router(runtime: Runtime) -> Router:

@@ -74,6 +74,9 @@ class Administration:
         async with self._unit(tx) as t:
             if (await t.execute(select(accounts.c.id).where(accounts.c.login == login))).first():
                 raise Conflict(f"the login {login!r} is taken")
+            if kind == "patient" and pinfl is not None and (await t.execute(select(accounts.c.id).where(
+                    accounts.c.kind == "patient", accounts.c.pinfl == pinfl))).first():
+                raise Conflict("this PINFL already has a patient account")
             await t.execute(accounts.insert().values(
                 id=account_id, login=login, kind=kind, full_name=full_name, pinfl=pinfl,
                 status="active", password_hash=hashed, created_at=utcnow()))

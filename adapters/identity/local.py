@@ -9,6 +9,7 @@ Repeated failures are throttled per login and per client address (see ``throttle
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from uuid import UUID
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from adapters.identity import throttle
 from adapters.identity.admin import Administration
@@ -71,10 +72,15 @@ class LocalIdentity(Administration):
             return False
 
     async def _admit(self, login: str, client: str) -> Any:
-        """Refuse a throttled login or address before any expensive check; return the account row."""
+        """Refuse a throttled login or address before any expensive check; return the account row.
+        A patient may give their PINFL instead of a login (an exact login match wins)."""
         async with self.storage.transaction(readonly=True) as tx:
             await throttle.check(tx, self.limits, throttle.keys(self.limits, login, client), utcnow())
-            return (await tx.execute(select(accounts).where(accounts.c.login == login))).first()
+            found = accounts.c.login == login
+            if _PINFL.fullmatch(login):
+                found = or_(found, and_(accounts.c.kind == "patient", accounts.c.pinfl == login))
+            rows = (await tx.execute(select(accounts).where(found).limit(2))).all()
+            return next((r for r in rows if r.login == login), rows[0] if rows else None)
 
     async def _finish(self, row: Any, ok: bool, login: str, client: str, why: str) -> Session:
         async with self.storage.transaction() as tx:
@@ -137,6 +143,8 @@ class LocalIdentity(Administration):
                                                     sessions.c.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
 
+
+_PINFL = re.compile(r"[0-9]{14}")
 
 #: Built once: the per-request lookup is the hottest query there is, and a statement object built per
 #: call costs SQLAlchemy a fresh cache key every time.

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 import adapters.identity.local as local
 from core.clock import utcnow
+from core.errors import Conflict
 from host.settings import ALL_MODULES, Settings
 from tests.access.world import app, b64url, bearer, facilities, staff, token
 from tests.access.world import settings as make_settings
@@ -214,3 +215,24 @@ async def test_logout_revokes_the_token(db_url: str) -> None:
         assert (await client.get(STATUS, headers=doc)).status_code == 200
         assert (await client.post("/api/v1/auth/logout", headers=doc)).status_code == 204
         assert (await client.get(STATUS, headers=doc)).status_code == 401
+
+
+async def test_a_patient_signs_in_with_their_pinfl_and_has_one_account(db_url: str) -> None:
+    """The patient app signs a person in by PINFL: it names exactly one patient account."""
+    settings = make_settings(db_url)
+    await world(settings)
+    async with opened(settings) as rt:
+        accounts = {a.login: a for a in await rt.identity.accounts()}
+        pinfl = accounts["patient"].pinfl
+        assert pinfl is not None
+        with pytest.raises(Conflict):
+            await rt.identity.create_account(login="patient-again", password=PASSWORD, kind="patient",
+                                             full_name="Twin", pinfl=pinfl)
+        staff_pinfl = accounts["doctor"].pinfl
+    async with AsyncTestClient(app(settings)) as client:
+        r = await client.post("/api/v1/auth/login", json={"login": pinfl, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        me = await client.get("/api/v1/patient/card", headers=bearer(r.json()["access_token"]))
+        assert me.status_code in (200, 404)  # signed in as the patient (no card registered here)
+        r = await client.post("/api/v1/auth/login", json={"login": staff_pinfl, "password": PASSWORD})
+        assert r.status_code == 401  # only patient accounts answer to their PINFL

@@ -154,8 +154,9 @@ class Relay:
     async def _deliver_together(self, events: list[tuple[int, Event]], handler: EventHandler) -> bool:
         try:
             async with self.storage.transaction() as tx:
+                fresh = await tx.first_deliveries(handler.consumer, [e.id for _, e in events])
                 for _, event in events:
-                    if await tx.first_delivery(handler.consumer, event.id):
+                    if event.id in fresh:
                         await handler.handle(event, tx)
         except Exception:
             log.info("consumer %s failed within a batch of %d: delivering one by one",

@@ -35,6 +35,9 @@ class Transaction(Protocol):
     async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
         """Record that ``consumer`` handles ``event_id`` here; False if it already did (skip it)."""
 
+    async def first_deliveries(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        """:meth:`first_delivery` for many events in one statement: the ids not handled before."""
+
 
 class StoredEvent(msgspec.Struct, frozen=True):
     seq: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -54,6 +54,15 @@ class SqlTransaction:
         stmt = ins(inbox).values(consumer=consumer, event_id=event_id, processed_at=utcnow())
         result = await self.conn.execute(stmt.on_conflict_do_nothing())
         return bool(result.rowcount == 1)
+
+    async def first_deliveries(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        if not event_ids:
+            return set()
+        ins = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        now = utcnow()
+        rows = [{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids]
+        stmt = ins(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return set((await self.conn.execute(stmt)).scalars().all())
 
 
 class SqlStorage:

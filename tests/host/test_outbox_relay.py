@@ -275,6 +275,19 @@ async def test_first_delivery_is_per_consumer_and_rolls_back_with_its_transactio
             assert await tx.first_delivery("t.b", event.id)
 
 
+async def test_first_deliveries_records_many_at_once_and_names_only_the_new(db_url: str) -> None:
+    done, new1, new2 = Pinged(), Pinged(), Pinged()
+    async with migrated(db_url) as storage:
+        async with storage.transaction() as tx:
+            assert await tx.first_delivery("t.a", done.id)
+        async with storage.transaction() as tx:
+            assert await tx.first_deliveries("t.a", [done.id, new1.id, new2.id]) == {new1.id, new2.id}
+            assert await tx.first_deliveries("t.b", [done.id]) == {done.id}  # per consumer
+            assert await tx.first_deliveries("t.a", []) == set()
+        async with storage.transaction() as tx:
+            assert await tx.first_deliveries("t.a", [done.id, new1.id, new2.id]) == set()
+
+
 async def test_handlers_see_a_patients_events_in_commit_order(db_url: str) -> None:
     seen: list[Any] = []
     async with migrated(db_url) as storage:

@@ -110,9 +110,11 @@ def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
     """Subscribe to catalogue events (``core.events``).
 
     The relay calls each handler after the event's transaction committed, at least once and in
-    commit order per patient, inside a new transaction; an event the consumer already handled is
-    skipped. A handler that raises is retried with backoff, then parked (``shifo events failed``).
-    Handlers are ``async`` and must not depend on other consumers having run.
+    commit order per patient, inside a transaction of the consumer's own (under load it may hold
+    several of the consumer's events, handled one after another); an event the consumer already
+    handled is skipped. A handler that raises rolls its transaction back and is retried with
+    backoff, then parked (``shifo events failed``). Handlers are ``async`` and must not depend on
+    other consumers having run.
     """
 
 

@@ -2,9 +2,10 @@
 
 Woken right after every commit that published events (and polled as a fallback for events
 committed by other processes). Each consumer takes its events of a batch in a transaction of its
-own that also records their ids for that consumer, so a re-delivered event is never applied twice. A handler that raises
-is retried with exponential backoff and parked after ``max_attempts``; the others still get the
-event. Parked deliveries are listed by ``shifo events failed`` and re-queued by ``events retry``.
+own that also records their ids for that consumer, so a re-delivered event is never applied
+twice. A handler that raises is retried with exponential backoff and parked after
+``max_attempts``; the others still get the event. Parked deliveries are listed by
+``shifo events failed`` and re-queued by ``events retry``.
 
 Retries run while the relay holds the outbox claim, so two relays never retry the same delivery at
 once. A retried event reaches its consumer after later events of the same patient: ordering is per

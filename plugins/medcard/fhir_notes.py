@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import false
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
+from host.pluginapi import FhirQuery, fhir_token
 from plugins.medcard import fhir_query as q
 from plugins.medcard.fhir_observations import LOINC
 from plugins.medcard.tables import entries
@@ -60,19 +60,4 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-async def _item(req: FhirRequest, row: Any) -> FhirItem:
-    return FhirItem(resource=note(row, await req.patient_ref(row.pinfl)), patient=row.pinfl,
-                    when=row.performed_at)
-
-
-async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    row = await q.one(req, KINDS, id)
-    return None if row is None else await _item(req, row)
-
-
-async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
-    return [await _item(req, row) for row in await q.rows(req, KINDS, query, _filters(query))]
-
-
-RESOURCE = FhirResource(type="Observation", object="medcard.entry", action="read", read=read, search=search,
-                        params=("patient", "date", "code", "status"))
+RESOURCE = q.entry_resource("Observation", KINDS, note, _filters)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
+from host.pluginapi import FhirQuery, fhir_token
 from plugins.medcard import fhir_query as q
 from plugins.medcard.tables import entries
 from plugins.medcard.vitals import BLOOD_PRESSURE_LOINC, VITALS
@@ -116,20 +116,8 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-async def _item(req: FhirRequest, row: Any) -> FhirItem:
-    subject = await req.patient_ref(row.pinfl)
-    resource = vital(row, subject) if row.kind == "indicator" else lab(row, subject)
-    return FhirItem(resource=resource, patient=row.pinfl, when=row.performed_at)
+def _observation(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
+    return vital(row, subject) if row.kind == "indicator" else lab(row, subject)
 
 
-async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    row = await q.one(req, KINDS, id)
-    return None if row is None else await _item(req, row)
-
-
-async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
-    return [await _item(req, row) for row in await q.rows(req, KINDS, query, _filters(query))]
-
-
-RESOURCE = FhirResource(type="Observation", object="medcard.entry", action="read", read=read, search=search,
-                        params=("patient", "date", "code", "status"))
+RESOURCE = q.entry_resource("Observation", KINDS, _observation, _filters)

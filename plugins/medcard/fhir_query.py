@@ -8,14 +8,14 @@ shows it now: the one version of it that is not ``superseded`` - either ``curren
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirQuery, FhirRequest, fhir_uuid
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
 from plugins.medcard.tables import entries, patients
 
 _first = entries.alias("first_version")
@@ -75,3 +75,26 @@ def practitioner(account: UUID) -> dict[str, str]:
 def in_error(row: Any) -> bool:
     return bool(row.status == "entered_in_error")
 
+
+ToResource = Callable[[Any, dict[str, Any]], dict[str, Any]]
+Filters = Callable[[FhirQuery], list[ColumnElement[bool]]]
+
+
+def entry_resource(type_: str, kinds: Sequence[str], to_resource: ToResource,
+                   filters: Filters) -> FhirResource:
+    """A provider of card entries of ``kinds`` as ``type_``: ``to_resource(row, subject)`` maps one
+    row, ``filters(query)`` turns the search's code and status into conditions."""
+
+    async def item(req: FhirRequest, row: Any) -> FhirItem:
+        return FhirItem(resource=to_resource(row, await req.patient_ref(row.pinfl)), patient=row.pinfl,
+                        when=row.performed_at)
+
+    async def read(req: FhirRequest, id: str) -> FhirItem | None:
+        row = await one(req, kinds, id)
+        return None if row is None else await item(req, row)
+
+    async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+        return [await item(req, row) for row in await rows(req, kinds, query, filters(query))]
+
+    return FhirResource(type=type_, object="medcard.entry", action="read", read=read, search=search,
+                        params=("patient", "date", "code", "status"))

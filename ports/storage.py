@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -19,6 +19,22 @@ import msgspec
 from core.events import Event
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+S = TypeVar("S")
+_PREPARED: dict[int, Any] = {}
+
+
+def prepared(statement: S) -> S:
+    """Mark a statement built once (at import) and run often: the adapter may keep it compiled.
+
+    Pass values as parameters (``bindparam`` or, for an insert, the row as ``params``), never
+    built into the statement per call. A statement built per call must not be marked: it would be
+    compiled per call."""
+    _PREPARED[id(statement)] = statement  # held, so its id is never reused
+    return statement
+
+
+def is_prepared(statement: Any) -> bool:
+    return id(statement) in _PREPARED
 
 
 class Transaction(Protocol):

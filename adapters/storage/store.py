@@ -14,29 +14,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.storage import migrate
 from adapters.storage.outbox import SqlOutbox
+from adapters.storage.plans import Plan, Runner
 from adapters.storage.tables import inbox, outbox
 from core.clock import utcnow
 from core.events import Event, encode_event
-from ports.storage import Params
+from ports.storage import Params, is_prepared, prepared
 
-_OUTBOX_INSERT = insert(outbox)
+_OUTBOX_INSERT = prepared(insert(outbox))
 log = logging.getLogger("shifo.storage")
 
 
 class SqlTransaction:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, runner: Runner | None = None) -> None:
         self.conn = conn
         self.published = 0
+        self.runner = runner  # PostgreSQL: runs prepared statements on asyncpg directly
 
     @property
     def dialect(self) -> str:
         return self.conn.dialect.name
 
     async def execute(self, statement: Any, params: Params = None) -> Any:
+        if self.runner is not None and is_prepared(statement) and not isinstance(params, Sequence):
+            values = params or {}
+            plan = self.runner.plan(statement, values)
+            if plan is not None:
+                return await self.runner.run(plan, values)
         return await self.conn.execute(statement, params)
 
     async def publish(self, event: Event) -> None:
-        await self.conn.execute(
+        await self.execute(
             _OUTBOX_INSERT,
             {
                 "event_id": event.id,
@@ -70,6 +77,7 @@ class SqlStorage:
         self.engine = engine
         self.outbox = SqlOutbox(engine)
         self._listeners: list[Callable[[], None]] = []
+        self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
 
     @property
     def dialect(self) -> str:
@@ -85,7 +93,8 @@ class SqlStorage:
                 # needs no BEGIN/COMMIT round trips: one statement, one round trip
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with conn.begin():
-                tx = SqlTransaction(conn)
+                runner = Runner(conn, self._plans) if self.dialect == "postgresql" else None
+                tx = SqlTransaction(conn, runner)
                 yield tx
         if tx.published:
             self._committed()

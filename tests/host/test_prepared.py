@@ -1,0 +1,135 @@
+"""Statements marked ``prepared`` answer exactly as SQLAlchemy does, on both databases.
+
+On PostgreSQL the storage adapter runs them on asyncpg directly; these tests hold that path to
+SQLAlchemy's results, errors and transaction semantics, and check it is really taken."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateTable
+
+from adapters.storage.engine import make_engine
+from adapters.storage.store import SqlStorage
+from ports.sql import UtcDateTime
+from ports.storage import prepared
+
+meta = MetaData()
+notes = Table(
+    "prepared_notes", meta,
+    Column("id", Uuid, primary_key=True),
+    Column("patient", String(14), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("urgent", Boolean, nullable=False),
+    Column("n", Integer, nullable=False, default=0),
+)
+
+INSERT = prepared(insert(notes))
+BY_PATIENT = prepared(select(notes.c.id, notes.c.body, notes.c.at, notes.c.urgent.label("flag"))
+                      .where(notes.c.patient == bindparam("patient"), notes.c.n >= 0)
+                      .order_by(notes.c.at))
+COUNT = prepared(select(func.count()).select_from(notes).where(notes.c.patient == bindparam("patient")))
+BUMP = prepared(update(notes).where(notes.c.patient == bindparam("who")).values(n=notes.c.n + 1))
+DROP = prepared(delete(notes).where(notes.c.patient == bindparam("patient")))
+RENAMED = prepared(update(notes).where(notes.c.id == bindparam("key")).values(patient=bindparam("to"))
+                   .returning(notes.c.id, notes.c.patient))
+ANY_OF = prepared(select(notes.c.id).where(notes.c.patient.in_(bindparam("who", expanding=True))))
+AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def storage(db_url: str) -> AsyncIterator[SqlStorage]:
+    store = SqlStorage(make_engine(db_url))
+    async with store.transaction() as tx:
+        await tx.execute(CreateTable(notes))
+    yield store
+    await store.close()
+
+
+def row(patient: str = "12345678901234", **changes: object) -> dict[str, object]:
+    return {"id": uuid.uuid4(), "patient": patient, "body": {"text": "Кашель", "n": [1, 2]}, "at": AT,
+            "urgent": True, "n": 0, **changes}
+
+
+async def test_results_match_sqlalchemy(storage: SqlStorage) -> None:
+    first, second = row(), row(at=AT.replace(hour=10), urgent=False)
+    async with storage.transaction() as tx:
+        for r in (first, second):
+            assert (await tx.execute(INSERT, r)).rowcount == 1
+        got = (await tx.execute(BY_PATIENT, {"patient": "12345678901234"})).all()
+        assert [(r.id, r.body, r.at, r.flag) for r in got] == [
+            (first["id"], first["body"], AT, True), (second["id"], second["body"], second["at"], False)]
+        assert (await tx.execute(COUNT, {"patient": "12345678901234"})).scalar_one() == 2
+        assert (await tx.execute(BY_PATIENT, {"patient": "nobody"})).first() is None
+        assert (await tx.execute(BUMP, {"who": "12345678901234"})).rowcount == 2
+        moved = (await tx.execute(RENAMED, {"key": first["id"], "to": "99999999999999"})).one()
+        assert moved._mapping == {"id": first["id"], "patient": "99999999999999"}
+        assert (await tx.execute(BY_PATIENT, {"patient": "99999999999999"})).mappings().one()["flag"] is True
+        assert (await tx.execute(DROP, {"patient": "12345678901234"})).rowcount == 1
+    async with storage.transaction(readonly=True) as tx:
+        assert (await tx.execute(select(notes.c.n, notes.c.patient))).all() == [(1, "99999999999999")]
+
+
+async def test_a_unique_violation_is_sqlalchemys_error_and_nothing_stays(storage: SqlStorage) -> None:
+    taken = row()
+    async with storage.transaction() as tx:
+        await tx.execute(INSERT, taken)
+    with pytest.raises(IntegrityError):
+        async with storage.transaction() as tx:
+            await tx.execute(INSERT, row(patient="22222222222222"))
+            await tx.execute(INSERT, {**row(), "id": taken["id"]})
+    async with storage.transaction(readonly=True) as tx:
+        assert (await tx.execute(COUNT, {"patient": "22222222222222"})).scalar_one() == 0
+
+
+async def test_a_rolled_back_unit_leaves_nothing(storage: SqlStorage) -> None:
+    with pytest.raises(RuntimeError):
+        async with storage.transaction() as tx:
+            await tx.execute(INSERT, row())
+            raise RuntimeError("the caller fails after writing")
+    async with storage.transaction(readonly=True) as tx:
+        assert (await tx.execute(COUNT, {"patient": "12345678901234"})).scalar_one() == 0
+
+
+async def test_what_a_plan_cannot_do_goes_through_sqlalchemy(storage: SqlStorage) -> None:
+    async with storage.transaction() as tx:
+        await tx.execute(INSERT, [row(), row(patient="33333333333333")])  # executemany
+        defaulted = {k: v for k, v in row(patient="44444444444444").items() if k != "n"}
+        await tx.execute(INSERT, defaulted)  # the column default is SQLAlchemy's to fill in
+        found = (await tx.execute(ANY_OF, {"who": ["33333333333333", "44444444444444"]})).all()
+        assert len(found) == 2
+        assert (await tx.execute(select(notes.c.n).where(notes.c.id == defaulted["id"]))).scalar_one() == 0
+
+
+async def test_postgresql_runs_prepared_statements_on_asyncpg(storage: SqlStorage) -> None:
+    async with storage.transaction() as tx:
+        await tx.execute(INSERT, row())
+        await tx.execute(BY_PATIENT, {"patient": "12345678901234"})
+        await tx.execute(ANY_OF, {"who": ["12345678901234"]})
+    planned = {key[0]: plan for key, plan in storage._plans.items()}
+    if storage.dialect == "sqlite":
+        assert planned == {}
+        return
+    assert planned[id(INSERT)] is not None and planned[id(BY_PATIENT)] is not None
+    assert planned[id(ANY_OF)] is None  # expanding IN: SQLAlchemy's

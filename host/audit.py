@@ -43,7 +43,7 @@ from sqlalchemy import (
 from core.clock import utcnow
 from core.principals import Principal
 from ports.sql import UtcDateTime
-from ports.storage import Storage, Transaction
+from ports.storage import Storage, Transaction, prepared
 
 metadata = MetaData()
 GENESIS = "0" * 64
@@ -143,10 +143,10 @@ async def record(tx: Transaction, item: AuditEntry) -> tuple[int, int]:
 
 
 # Built once: every audited unit runs these, and a statement built per call costs a fresh cache key.
-_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
-_HEAD = (select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == bindparam("chain"))
-         .order_by(audit_log.c.seq.desc()).limit(1))
-_INSERT = audit_log.insert()
+_LOCK = prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+_HEAD = prepared(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == bindparam("chain"))
+                 .order_by(audit_log.c.seq.desc()).limit(1))
+_INSERT = prepared(audit_log.insert())
 
 
 def _sticky_chain(tx: Transaction, values: dict[str, str | None]) -> int:

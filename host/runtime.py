@@ -24,7 +24,7 @@ from host.tables import facility_modules
 from ports.identity import Identity
 from ports.messaging import Messaging
 from ports.signature import Signature
-from ports.storage import Storage
+from ports.storage import Storage, prepared
 
 PORTS = ("storage", "messaging", "identity", "signature")
 
@@ -136,6 +136,6 @@ class Runtime:
 
 
 #: Built once: the guard asks it on every module request.
-_ENABLED = select(facility_modules.c.module).where(
+_ENABLED = prepared(select(facility_modules.c.module).where(
     facility_modules.c.facility == bindparam("facility"), facility_modules.c.module == bindparam("module"),
-    facility_modules.c.disabled_at.is_(None))
+    facility_modules.c.disabled_at.is_(None)))

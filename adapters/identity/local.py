@@ -31,7 +31,7 @@ from core.ids import new_id
 from core.principals import Grant, Principal, PrincipalKind
 from ports.identity import Challenge, Session
 from ports.signature import Signature
-from ports.storage import Storage
+from ports.storage import Storage, prepared
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 _WRONG = "login or password is wrong, or the account is not active"
@@ -148,7 +148,7 @@ _PINFL = re.compile(r"[0-9]{14}")
 
 #: Built once: the per-request lookup is the hottest query there is, and a statement object built per
 #: call costs SQLAlchemy a fresh cache key every time.
-_PRINCIPAL = (
+_PRINCIPAL = prepared(
     select(accounts.c.id, accounts.c.kind, accounts.c.login, accounts.c.full_name,
            accounts.c.pinfl, sessions.c.id.label("session_id"), grants.c.facility, grants.c.role)
     .join(sessions, sessions.c.account == accounts.c.id)

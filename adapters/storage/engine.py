@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def _to_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+# JSON columns are coded by msgspec rather than the json module: several times faster on the rows
+# of every card page.
+_JSON = {"json_serializer": _to_json, "json_deserializer": msgspec.json.decode}
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
@@ -15,12 +25,12 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, **_JSON)
         _tune_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(
-            parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **_JSON
         )
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
@@ -32,7 +32,7 @@ from plugins.medcard.inputs import (
 from plugins.medcard.kinds import Normalized
 from plugins.medcard.schema import Entry
 from plugins.medcard.tables import entries, patients
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 CLOCK_SKEW = timedelta(seconds=120)  # devices' clocks drift; beyond this "future" is an error
 _NORMALIZE: dict[type[Any], Callable[[Any], Normalized]] = {
@@ -47,6 +47,12 @@ class Author(msgspec.Struct, frozen=True, kw_only=True):
     facility: str
 
 
+# Built once: every entry written runs these.
+_PINFL = prepared(select(patients.c.pinfl, patients.c.birth_date)
+                  .where(patients.c.id == bindparam("patient_id")))
+INSERT = prepared(entries.insert())
+
+
 def kind_of(data: EntryIn) -> str:
     tag = type(data).__struct_config__.tag
     assert isinstance(tag, str)
@@ -54,8 +60,7 @@ def kind_of(data: EntryIn) -> str:
 
 
 async def patient_pinfl(tx: Transaction, patient_id: UUID) -> tuple[str, Any]:
-    row = (await tx.execute(select(patients.c.pinfl, patients.c.birth_date)
-                            .where(patients.c.id == patient_id))).first()
+    row = (await tx.execute(_PINFL, {"patient_id": patient_id})).first()
     if row is None:
         raise NotFound(f"no patient {patient_id}")
     return row.pinfl, row.birth_date
@@ -101,7 +106,7 @@ async def record(tx: Transaction, patient_id: UUID, data: EntryIn, *, by: Author
     pinfl, found = await check(tx, patient_id, data, now)
     row = new_row(patient_id, data, found, by, now, entry_id=None, version=1,
                   late=now - data.performed_at > late_after)
-    await tx.execute(entries.insert().values(row))
+    await tx.execute(INSERT, row)
     await tx.publish(EntryRecorded(patient=pinfl, facility=by.facility, entry_id=row["entry_id"],
                                    kind=row["kind"], author=by.id, encounter_id=data.encounter_id,
                                    performed_at=data.performed_at, summary=summary(row)))
@@ -126,9 +131,17 @@ async def publish_critical(tx: Transaction, pinfl: str, row: dict[str, Any], by:
         flag=row["flag"], performed_at=row["performed_at"]))
 
 
+E = TypeVar("E", bound=Entry)
+
+
 def to_entry(row: Any) -> Entry:
-    m = row if isinstance(row, dict) else row._asdict()
-    return Entry(id=m["entry_id"], version_id=m["id"], version=m["version"], status=m["status"],
+    return entry_as(Entry, row)
+
+
+def entry_as(cls: type[E], row: Any) -> E:
+    """A row of ``entries`` (or the dict written to it) as ``cls``, an :class:`Entry` or subclass."""
+    m = row if isinstance(row, dict) else row._mapping
+    return cls(id=m["entry_id"], version_id=m["id"], version=m["version"], status=m["status"],
                  patient_id=m["patient_id"], kind=m["kind"], code=m["code"], data=m["data"],
                  performed_at=m["performed_at"], recorded_at=m["recorded_at"], author=m["author"],
                  role=m["role"], facility=m["facility"], encounter_id=m["encounter_id"], late=m["late"],

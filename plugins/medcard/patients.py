@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from core import pinfl as pinfl_rules
@@ -18,7 +18,7 @@ from plugins.medcard.audit import Audit
 from plugins.medcard.names import search_key
 from plugins.medcard.schema import Patient, PatientIn
 from plugins.medcard.tables import patients
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 SEARCH_LIMIT = 50
 
@@ -45,10 +45,13 @@ async def register(tx: Transaction, data: PatientIn, *, by: UUID | None, facilit
 
 
 async def get(tx: Transaction, patient_id: UUID) -> Patient:
-    row = (await tx.execute(select(patients).where(patients.c.id == patient_id))).first()
+    row = (await tx.execute(_BY_ID, {"patient_id": patient_id})).first()
     if row is None:
         raise NotFound(f"no patient {patient_id}")
     return to_patient(row)
+
+
+_BY_ID = prepared(select(patients).where(patients.c.id == bindparam("patient_id")))  # read on every card page
 
 
 async def read(tx: Transaction, patient_id: UUID, *, audit: Audit) -> Patient:

@@ -10,21 +10,21 @@ off a page. ``page`` reads the entries alone; ``merged`` adds the other modules'
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from core.errors import ValidationFailed
 from plugins.medcard import patients as registry
 from plugins.medcard.audit import Audit
-from plugins.medcard.entries import to_entry
+from plugins.medcard.entries import entry_as
 from plugins.medcard.module_records import FIRST_STATUS
 from plugins.medcard.schema import Entry, EntryPage, RecordItem, TimelineEntry, TimelinePage
 from plugins.medcard.tables import entries, module_records
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 RECORD_KINDS = tuple(FIRST_STATUS)  # prescription, outpatient_visit, inpatient_stay
 Key = tuple[datetime, UUID]
@@ -45,40 +45,62 @@ def _uncursor(cursor: str) -> tuple[datetime, UUID]:
         raise ValidationFailed("the page cursor is not valid; start again without it") from None
 
 
-def _bounded(stmt: Any, at: Any, rid: Any, since: datetime | None, until: datetime | None,
-             key: Key | None) -> Any:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise ValidationFailed(f"{name} needs a timezone")
-    if since is not None:
-        stmt = stmt.where(at >= since)
-    if until is not None:
-        stmt = stmt.where(at < until)
-    if key is not None:
-        stmt = stmt.where(or_(at < key[0], and_(at == key[0], rid < key[1])))
-    return stmt.order_by(at.desc(), rid.desc())
+def _bounded(stmt: Any, at: Any, rid: Any, since: bool, until: bool, key: bool) -> Any:
+    if since:
+        stmt = stmt.where(at >= bindparam("since", type_=at.type))
+    if until:
+        stmt = stmt.where(at < bindparam("until", type_=at.type))
+    if key:
+        key_at = bindparam("key_at", type_=at.type)
+        stmt = stmt.where(or_(at < key_at, and_(at == key_at, rid < bindparam("key_id", type_=rid.type))))
+    return prepared(stmt.order_by(at.desc(), rid.desc()).limit(bindparam("n")))
 
 
-async def _entries(tx: Transaction, patient_id: UUID, n: int, kind: str | None, since: datetime | None,
-                   until: datetime | None, history: bool, key: Key | None) -> list[Entry]:
-    stmt = select(entries).where(entries.c.patient_id == patient_id)
+# Built once per combination of filters, values bound: a page is the card's hottest read.
+@functools.cache
+def _entries_query(history: bool, kind: bool, since: bool, until: bool, key: bool) -> Any:
+    stmt = select(entries).where(entries.c.patient_id == bindparam("patient_id"))
     if not history:
         stmt = stmt.where(entries.c.status == "current")
     if kind:
-        stmt = stmt.where(entries.c.kind == kind)
-    stmt = _bounded(stmt, entries.c.performed_at, entries.c.id, since, until, key)
-    return [to_entry(row) for row in (await tx.execute(stmt.limit(n))).all()]
+        stmt = stmt.where(entries.c.kind == bindparam("kind"))
+    return _bounded(stmt, entries.c.performed_at, entries.c.id, since, until, key)
+
+
+@functools.cache
+def _records_query(kind: bool, since: bool, until: bool, key: bool) -> Any:
+    stmt = select(module_records).where(module_records.c.pinfl == bindparam("pinfl"))
+    if kind:
+        stmt = stmt.where(module_records.c.kind == bindparam("kind"))
+    return _bounded(stmt, module_records.c.occurred_at, module_records.c.id, since, until, key)
+
+
+def _values(n: int, kind: str | None, since: datetime | None, until: datetime | None,
+            key: Key | None) -> dict[str, Any]:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(f"{name} needs a timezone")
+    given = {"n": n, "kind": kind or None, "since": since, "until": until,
+             "key_at": key and key[0], "key_id": key and key[1]}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+async def _entries(tx: Transaction, patient_id: UUID, n: int, kind: str | None, since: datetime | None,
+                   until: datetime | None, history: bool, key: Key | None,
+                   cls: type[Entry] = Entry) -> list[Any]:
+    values = _values(n, kind, since, until, key)
+    stmt = _entries_query(history, "kind" in values, "since" in values, "until" in values, key is not None)
+    rows = (await tx.execute(stmt, {"patient_id": patient_id, **values})).all()
+    return [entry_as(cls, row) for row in rows]
 
 
 async def _records(tx: Transaction, pinfl: str, n: int, kind: str | None, since: datetime | None,
                    until: datetime | None, key: Key | None) -> list[RecordItem]:
-    stmt = select(module_records).where(module_records.c.pinfl == pinfl)
-    if kind:
-        stmt = stmt.where(module_records.c.kind == kind)
-    stmt = _bounded(stmt, module_records.c.occurred_at, module_records.c.id, since, until, key)
+    values = _values(n, kind, since, until, key)
+    stmt = _records_query("kind" in values, "since" in values, "until" in values, key is not None)
     return [RecordItem(id=r.id, record_id=r.record_id, source=r.source, kind=r.kind, status=r.status,
                        summary=r.summary, performed_at=r.occurred_at, updated_at=r.updated_at)
-            for r in (await tx.execute(stmt.limit(n))).all()]
+            for r in (await tx.execute(stmt, {"pinfl": pinfl, **values})).all()]
 
 
 def _key(item: Entry | RecordItem) -> Key:
@@ -108,8 +130,8 @@ async def merged(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str |
     patient = await registry.get(tx, patient_id)
     found: list[TimelineEntry | RecordItem] = []
     if kind not in RECORD_KINDS:
-        found.extend(TimelineEntry(**msgspec.structs.asdict(e))
-                     for e in await _entries(tx, patient_id, limit + 1, kind, since, until, history, key))
+        found.extend(await _entries(tx, patient_id, limit + 1, kind, since, until, history, key,
+                                    TimelineEntry))
     if kind is None or kind in RECORD_KINDS:
         found.extend(await _records(tx, patient.pinfl, limit + 1, kind, since, until, key))
     found.sort(key=_key, reverse=True)

@@ -19,6 +19,7 @@ from core.events import EntryCorrected, EntryEnteredInError
 from core.ids import new_id
 from plugins.medcard.audit import Audit
 from plugins.medcard.entries import (
+    INSERT,
     Author,
     check,
     kind_of,
@@ -57,7 +58,7 @@ async def _replace(tx: Transaction, latest: Any, version: int, by: Author, row: 
     if done.rowcount != 1:
         raise Conflict("the entry changed meanwhile; reload it and try again")
     try:
-        await tx.execute(entries.insert().values(row))
+        await tx.execute(INSERT, row)
     except IntegrityError:
         raise Conflict("the entry changed meanwhile; reload it and try again") from None
 

@@ -114,7 +114,9 @@ def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
     several of the consumer's events, handled one after another); an event the consumer already
     handled is skipped. A handler that raises rolls its transaction back and is retried with
     backoff, then parked (``shifo events failed``). Handlers are ``async`` and must not depend on
-    other consumers having run.
+    other consumers having run. ``EventHandler.accepts`` narrows the events offered (an ignored
+    event then costs no transaction); ``EventHandler.handle_batch`` takes a batch's new events at
+    once and must equal ``handle`` applied to each in order.
     """
 
 

@@ -6,7 +6,7 @@ permission of every route with :func:`requires`, and receives a :class:`Context`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +54,7 @@ class PolicyRule(msgspec.Struct, frozen=True, kw_only=True):
 
 
 EventHandlerFn = Callable[[Event, Transaction], Awaitable[None]]
+BatchHandlerFn = Callable[[Sequence[Event], Transaction], Awaitable[None]]
 
 
 class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,11 +62,18 @@ class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
 
     ``consumer`` names the handler for idempotency and the failed-events list; keep it stable.
     ``handle`` runs inside a transaction of its own; the host skips events it already handled.
+    ``accepts``, if given, says which events of those types concern the consumer at all: the relay
+    offers it no others, so an ignored event costs no transaction. ``handle_batch``, if given,
+    receives several new events at once in commit order and must do exactly what ``handle`` would
+    do for each in turn; it lets a consumer answer a batch with one query instead of one per
+    event. ``handle`` still takes single events (retries, and a batch that failed).
     """
 
     consumer: str
     event_types: tuple[str, ...]
     handle: EventHandlerFn
+    accepts: Callable[[Event], bool] | None = None
+    handle_batch: BatchHandlerFn | None = None
 
 
 class Permission(msgspec.Struct, frozen=True, kw_only=True):

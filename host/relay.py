@@ -30,6 +30,10 @@ log = logging.getLogger("shifo.relay")
 MAX_BACKOFF_SECONDS = 3600.0
 
 
+def _offered(handler: EventHandler, event: Event) -> bool:
+    return event.event_type() in handler.event_types and (handler.accepts is None or handler.accepts(event))
+
+
 class Relay:
     def __init__(
         self,
@@ -127,7 +131,7 @@ class Relay:
         now = utcnow()
         for failure, event in await self.storage.outbox.due_failures(now, self.batch):
             handler = self.consumers.get(failure.consumer)
-            if handler is None or event.event_type() not in handler.event_types:
+            if handler is None or not _offered(handler, event):
                 await self.storage.outbox.record_failure(
                     failure.seq, failure.consumer, "no handler of this consumer takes this event now",
                     now, park=True)
@@ -140,7 +144,7 @@ class Relay:
         fails, the transaction rolls back and they are delivered one by one, so only the failing
         event is retried and parked."""
         for handler in self.consumers.values():
-            mine = [(seq, e) for seq, e in batch if e.event_type() in handler.event_types]
+            mine = [(seq, e) for seq, e in batch if _offered(handler, e)]
             if len(mine) > 1 and await self._deliver_together(mine, handler):
                 continue
             for seq, event in mine:
@@ -156,8 +160,11 @@ class Relay:
         try:
             async with self.storage.transaction() as tx:
                 fresh = await tx.first_deliveries(handler.consumer, [e.id for _, e in events])
-                for _, event in events:
-                    if event.id in fresh:
+                new = [event for _, event in events if event.id in fresh]
+                if handler.handle_batch is not None and new:
+                    await handler.handle_batch(new, tx)
+                else:
+                    for event in new:
                         await handler.handle(event, tx)
         except Exception:
             log.info("consumer %s failed within a batch of %d: delivering one by one",

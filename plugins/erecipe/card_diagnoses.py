@@ -94,5 +94,9 @@ async def check(tx: Transaction, pinfl: str, code: str) -> str:
     return found
 
 
-HANDLER = EventHandler(consumer="erecipe.card_diagnoses", handle=project, event_types=(
+def _is_diagnosis(event: Event) -> bool:
+    return getattr(event, "kind", None) == "diagnosis"
+
+
+HANDLER = EventHandler(consumer="erecipe.card_diagnoses", handle=project, accepts=_is_diagnosis, event_types=(
     EntryRecorded.event_type(), EntryCorrected.event_type(), EntryEnteredInError.event_type()))

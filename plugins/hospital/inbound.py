@@ -8,15 +8,16 @@ entries, but the mirror of an entry it already holds follows the card's correcti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event, ReferralCreated
 from host.pluginapi import EventHandler
 from plugins.hospital.tables import pending, stay_entries, stays
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 
 async def on_referral(event: Event, tx: Transaction) -> None:
@@ -35,21 +36,74 @@ async def _current_stay(tx: Transaction, event: EntryRecorded | EntryCorrected) 
     the moment it was performed. Judged by clinical time, not by when the relay delivers it, so an
     entry delivered after the discharge still lands on its stay."""
     if event.encounter_id is not None:
-        where: Any = stays.c.id == event.encounter_id
+        found = await tx.execute(_NAMED_STAY, {"encounter_id": event.encounter_id})
     else:
-        where = ((stays.c.pinfl == event.patient) & (stays.c.facility == event.facility)
-                 & (stays.c.admitted_at <= event.performed_at)
-                 & (stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= event.performed_at)))
-    row = (await tx.execute(select(stays.c.id).where(where).order_by(stays.c.admitted_at.desc())
-                            .limit(1))).first()
+        found = await tx.execute(_STAY_AT, {"pinfl": event.patient, "facility": event.facility,
+                                            "at": event.performed_at})
+    row = found.first()
     return None if row is None else row.id
+
+
+def _latest_stay(where: Any) -> Any:
+    return prepared(select(stays.c.id).where(where).order_by(stays.c.admitted_at.desc()).limit(1))
+
+
+# Built once: the relay runs these for every entry written anywhere.
+_AT = bindparam("at", type_=stays.c.admitted_at.type)
+_NAMED_STAY = _latest_stay(stays.c.id == bindparam("encounter_id"))
+_STAY_AT = _latest_stay((stays.c.pinfl == bindparam("pinfl")) & (stays.c.facility == bindparam("facility"))
+                        & (stays.c.admitted_at <= _AT)
+                        & (stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= _AT)))
+_HELD = prepared(select(stay_entries.c.stay_id).where(stay_entries.c.entry_id == bindparam("entry_id")))
+
+
+async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> set[UUID]:
+    """The stays that already mirror the entry: none for a new entry (its id is new, and the inbox
+    keeps it from being handled twice), so only a correction asks."""
+    if isinstance(event, EntryRecorded):
+        return set()
+    return {r.stay_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
+
+
+async def _current_stays(tx: Transaction, events: list[EntryRecorded]) -> dict[UUID, UUID]:
+    """:func:`_current_stay` for many entries that name no stay, in one query: entry id -> stay."""
+    if not events:
+        return {}
+    first, last = min(e.performed_at for e in events), max(e.performed_at for e in events)
+    rows = (await tx.execute(
+        select(stays.c.id, stays.c.pinfl, stays.c.facility, stays.c.admitted_at, stays.c.discharged_at)
+        .where(stays.c.pinfl.in_(sorted({e.patient for e in events})), stays.c.admitted_at <= last,
+               stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= first))
+        .order_by(stays.c.admitted_at.desc()))).all()
+    found = {}
+    for e in events:
+        at = e.performed_at
+        stay = next((r.id for r in rows if r.pinfl == e.patient and r.facility == e.facility
+                     and r.admitted_at <= at and (r.discharged_at is None or r.discharged_at >= at)), None)
+        if stay is not None:
+            found[e.entry_id] = stay
+    return found
+
+
+async def on_entries(events: Sequence[Event], tx: Transaction) -> None:
+    """:func:`on_entry` for a batch: new entries that name no stay find theirs in one query."""
+    plain = [e for e in events if isinstance(e, EntryRecorded) and e.encounter_id is None and e.patient]
+    targets, batched = await _current_stays(tx, plain), {id(e) for e in plain}
+    for event in events:
+        if id(event) in batched:
+            assert isinstance(event, EntryRecorded)
+            await _mirror(tx, event, set(), targets.get(event.entry_id))
+        else:
+            await on_entry(event, tx)
 
 
 async def on_entry(event: Event, tx: Transaction) -> None:
     assert isinstance(event, EntryRecorded | EntryCorrected)
-    held = {r.stay_id for r in await tx.execute(
-        select(stay_entries.c.stay_id).where(stay_entries.c.entry_id == event.entry_id))}
-    target = await _current_stay(tx, event)
+    await _mirror(tx, event, await _holding(tx, event), await _current_stay(tx, event))
+
+
+async def _mirror(tx: Transaction, event: EntryRecorded | EntryCorrected, held: set[UUID],
+                  target: UUID | None) -> None:
     for stay_id in held | ({target} if target else set()):
         await tx.execute(delete(stay_entries).where(stay_entries.c.stay_id == stay_id,
                                                     stay_entries.c.entry_id == event.entry_id))
@@ -68,7 +122,8 @@ HANDLERS = [
     EventHandler(consumer="hospital.pending_admissions", event_types=(ReferralCreated.event_type(),),
                  handle=on_referral),
     EventHandler(consumer="hospital.stay_entries",
-                 event_types=(EntryRecorded.event_type(), EntryCorrected.event_type()), handle=on_entry),
+                 event_types=(EntryRecorded.event_type(), EntryCorrected.event_type()), handle=on_entry,
+                 handle_batch=on_entries),
     EventHandler(consumer="hospital.stay_entry_errors",
                  event_types=(EntryEnteredInError.event_type(),), handle=on_error),
 ]

@@ -7,40 +7,94 @@ entries, but the mirror of an entry it already holds follows the card's correcti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
 from host.pluginapi import EventHandler
 from plugins.polyclinic import referrals
 from plugins.polyclinic.tables import visit_entries, visits
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 ENTRY_EVENTS = (EntryRecorded.event_type(), EntryCorrected.event_type())
+
+
+def _visit_open_at(where: Any) -> Any:
+    at = bindparam("at", type_=visits.c.opened_at.type)
+    open_then = (visits.c.opened_at <= at) & (visits.c.closed_at.is_(None) | (visits.c.closed_at >= at))
+    return prepared(select(visits.c.id).where(where & open_then).order_by(visits.c.opened_at.desc()).limit(1))
+
+
+# Built once: the relay runs these for every entry written anywhere.
+_NAMED_VISIT = _visit_open_at(visits.c.id == bindparam("encounter_id"))
+_OPEN_VISIT = _visit_open_at((visits.c.pinfl == bindparam("pinfl"))
+                             & (visits.c.facility == bindparam("facility")))
+_HELD = prepared(select(visit_entries.c.visit_id).where(visit_entries.c.entry_id == bindparam("entry_id")))
 
 
 async def _open_visit(tx: Transaction, event: EntryRecorded | EntryCorrected) -> UUID | None:
     """The visit an entry belongs to: the one it names, else the visit at its facility, open when
     the entry was recorded. Judged by the entry's own time, not by when the relay delivers it, so
     an entry recorded just before the visit closed still lands on it."""
-    at = event.occurred_at
-    open_then = (visits.c.opened_at <= at) & (visits.c.closed_at.is_(None) | (visits.c.closed_at >= at))
     if event.encounter_id is not None:
-        where: Any = (visits.c.id == event.encounter_id) & open_then
+        found = await tx.execute(_NAMED_VISIT, {"encounter_id": event.encounter_id, "at": event.occurred_at})
     else:
-        where = (visits.c.pinfl == event.patient) & (visits.c.facility == event.facility) & open_then
-    row = (await tx.execute(select(visits.c.id).where(where).order_by(visits.c.opened_at.desc())
-                            .limit(1))).first()
+        found = await tx.execute(_OPEN_VISIT, {"pinfl": event.patient, "facility": event.facility,
+                                               "at": event.occurred_at})
+    row = found.first()
     return None if row is None else row.id
+
+
+async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> set[UUID]:
+    """The visits that already mirror the entry: none for a new entry (its id is new, and the inbox
+    keeps it from being handled twice), so only a correction asks."""
+    if isinstance(event, EntryRecorded):
+        return set()
+    return {r.visit_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
+
+
+async def _open_visits(tx: Transaction, events: list[EntryRecorded]) -> dict[UUID, UUID]:
+    """:func:`_open_visit` for many entries that name no visit, in one query: entry id -> visit."""
+    if not events:
+        return {}
+    first, last = min(e.occurred_at for e in events), max(e.occurred_at for e in events)
+    rows = (await tx.execute(
+        select(visits.c.id, visits.c.pinfl, visits.c.facility, visits.c.opened_at, visits.c.closed_at)
+        .where(visits.c.pinfl.in_(sorted({e.patient for e in events})), visits.c.opened_at <= last,
+               visits.c.closed_at.is_(None) | (visits.c.closed_at >= first))
+        .order_by(visits.c.opened_at.desc()))).all()
+    found = {}
+    for e in events:
+        at = e.occurred_at
+        visit = next((r.id for r in rows if r.pinfl == e.patient and r.facility == e.facility
+                      and r.opened_at <= at and (r.closed_at is None or r.closed_at >= at)), None)
+        if visit is not None:
+            found[e.entry_id] = visit
+    return found
+
+
+async def on_entries(events: Sequence[Event], tx: Transaction) -> None:
+    """:func:`on_entry` for a batch: new entries that name no visit find theirs in one query."""
+    plain = [e for e in events if isinstance(e, EntryRecorded) and e.encounter_id is None and e.patient]
+    targets, batched = await _open_visits(tx, plain), {id(e) for e in plain}
+    for event in events:
+        if id(event) in batched:
+            assert isinstance(event, EntryRecorded)
+            await _mirror(tx, event, set(), targets.get(event.entry_id))
+        else:
+            await on_entry(event, tx)
 
 
 async def on_entry(event: Event, tx: Transaction) -> None:
     assert isinstance(event, EntryRecorded | EntryCorrected)
-    held = {r.visit_id for r in await tx.execute(
-        select(visit_entries.c.visit_id).where(visit_entries.c.entry_id == event.entry_id))}
-    target = await _open_visit(tx, event)
+    await _mirror(tx, event, await _holding(tx, event), await _open_visit(tx, event))
+
+
+async def _mirror(tx: Transaction, event: EntryRecorded | EntryCorrected, held: set[UUID],
+                  target: UUID | None) -> None:
     for visit_id in held | ({target} if target else set()):
         await tx.execute(delete(visit_entries).where(visit_entries.c.visit_id == visit_id,
                                                      visit_entries.c.entry_id == event.entry_id))
@@ -58,7 +112,8 @@ async def on_error(event: Event, tx: Transaction) -> None:
 
 
 HANDLERS = [
-    EventHandler(consumer="polyclinic.visit_entries", event_types=ENTRY_EVENTS, handle=on_entry),
+    EventHandler(consumer="polyclinic.visit_entries", event_types=ENTRY_EVENTS, handle=on_entry,
+                 handle_batch=on_entries),
     EventHandler(consumer="polyclinic.visit_entry_errors",
                  event_types=(EntryEnteredInError.event_type(),), handle=on_error),
 ]

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
-from adapters.storage.tables import delivery_failures, outbox
+from adapters.storage.tables import delivery_failures, inbox, outbox
 from core.clock import utcnow
 from core.events import Event
 from host.pluginapi import EventHandler
@@ -247,6 +247,51 @@ async def test_a_batch_goes_to_each_consumer_in_one_transaction_unless_one_event
         assert steady == [(None, n) for n in (1, 2, 3, 4, 5)]
         [parked] = await storage.outbox.failures()
         assert (parked.consumer, parked.attempts) == ("t.picky", 1)
+
+
+async def test_a_batch_handler_gets_the_new_events_at_once_and_handle_takes_the_rest(db_url: str) -> None:
+    """``handle_batch`` receives a consumer's new events of a batch in one call, in commit order,
+    never one it already handled; if it fails, ``handle`` takes them one by one."""
+    batches: list[list[int]] = []
+    singles: list[int] = []
+
+    async def one(event: Event, tx: Transaction) -> None:
+        singles.append(getattr(event, "n", 0))
+
+    async def many(events: Sequence[Event], tx: Transaction) -> None:
+        batches.append([getattr(e, "n", 0) for e in events])
+        if any(getattr(e, "n", 0) == 13 for e in events):
+            raise ValueError("thirteen is refused by the batch path")
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.batched", event_types=(PING,), handle=one,
+                                             handle_batch=many)])
+        await publish(storage, *(Pinged(n=n) for n in (1, 2, 3)))
+        assert await relay.drain() == 3
+        assert (batches, singles) == ([[1, 2, 3]], [])
+        async with storage.transaction() as tx:  # as if the relay died before marking them delivered
+            await tx.execute(update(outbox).values(delivered_at=None))
+        await publish(storage, Pinged(n=4), Pinged(n=5))
+        assert await relay.drain() == 5
+        assert batches == [[1, 2, 3], [4, 5]]  # 1-3 were handled already
+        await publish(storage, Pinged(n=12), Pinged(n=13))
+        assert await relay.drain() == 2
+        assert singles == [12, 13]  # the batch rolled back, then one by one
+
+
+async def test_events_a_consumer_does_not_accept_cost_it_nothing(db_url: str) -> None:
+    seen: list[int] = []
+
+    async def handle(event: Event, tx: Transaction) -> None:
+        seen.append(getattr(event, "n", 0))
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.even", event_types=(PING,), handle=handle,
+                                             accepts=lambda e: getattr(e, "n", 0) % 2 == 0)])
+        await publish(storage, *(Pinged(n=n) for n in range(1, 6)))
+        assert await relay.drain() == 5
+        assert seen == [2, 4]
+        assert await count(storage, select(func.count()).select_from(inbox)) == 2  # only those handled
 
 
 async def test_redelivered_event_is_applied_once(db_url: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from host.relay import Relay
 from host.settings import ALL_MODULES, Settings
 from tests.erecipe import rx
 from tests.medcard.card import API, VALID, diagnosis, new_patient, pulse
@@ -105,3 +106,35 @@ async def test_card_and_prescriptions_alone_still_deliver(db_url: str, tmp_path:
         refused = await doctor.post("/prescriptions/drafts",
                                     rx.draft_body(patient_pinfl=VALID["pinfl"], diagnosis="K21.0"))
         assert refused.status_code == 422 and "entered in error" in refused.json()["detail"]
+
+
+async def test_a_batch_of_entries_reaches_each_patients_own_visit_and_stay(db_url: str, tmp_path: Path) -> None:
+    """Entries of two patients committed before the relay runs reach it as one batch: each lands on
+    its own patient's open visit, and only the patient in hospital's go to the stay (the modules'
+    batch handlers match a whole batch with one query)."""
+    settings = (await _deployment(db_url, tmp_path, ALL_MODULES)).with_(run_relay=False)
+    async with serving(settings) as client:
+        auth = await login(client, "doctor")
+        a = await new_patient(client, auth)
+        b = await new_patient(client, auth, pinfl="40101990000011", given_name="Dilnoza",
+                              sex="female", birth_date="1999-01-01")
+        ward = await client.post(f"{HOSP}/wards", headers=auth,
+                                 json={"name": "A", "profile": "therapy", "beds": ["A-1"]})
+        stay = await client.post(f"{HOSP}/stays", headers=auth, json={
+            "patient_id": a, "bed_id": ward.json()["beds"][0]["id"], "diagnosis": "I10"})
+        visits = {p: await client.post(f"{POLY}/visits", json={"patient_id": p}, headers=auth) for p in (a, b)}
+        assert stay.status_code == 201 and {v.status_code for v in visits.values()} == {201}
+        recorded: dict[str, set[str]] = {a: set(), b: set()}
+        for n in range(6):
+            p = (a, b)[n % 2]
+            r = await client.post(f"{API}/patients/{p}/indicators", headers=auth,
+                                  json=pulse(70 + n, performed_at=now_iso()))
+            assert r.status_code == 201, r.text
+            recorded[p].add(r.json()["id"])
+        async with opened(settings) as rt:
+            assert await Relay(rt.storage, rt.handlers).drain() > 6  # the visits, the stay, six entries
+        for p, visit in visits.items():
+            card = (await client.get(f"{POLY}/visits/{visit.json()['id']}/card", headers=auth)).json()
+            assert {e["entry_id"] for e in card["indicators"]} == recorded[p]
+        stay_card = (await client.get(f"{HOSP}/stays/{stay.json()['id']}/card", headers=auth)).json()
+        assert {e["entry_id"] for e in stay_card["indicators"]} == recorded[a]

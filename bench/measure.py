@@ -20,16 +20,24 @@ PENDING = "SELECT count(*) FROM shifo_outbox WHERE delivered_at IS NULL"
 
 
 class Counter:
-    """Counts entries and outbox rows; waits until the server and the relay are quiet."""
+    """Counts entries and outbox rows; waits until the server and the relay are quiet.
 
-    def __init__(self, conn: asyncpg.Connection, outbox: str) -> None:
-        self.conn, self.outbox = conn, outbox
+    ``relay=False`` is for a contender that runs no relay: nothing delivers its events, so they
+    are not waited for; :meth:`discard_pending` marks them delivered once it is done, so the next
+    contender does not pay for them."""
+
+    def __init__(self, conn: asyncpg.Connection, outbox: str, relay: bool = True) -> None:
+        self.conn, self.outbox, self.relay = conn, outbox, relay
 
     async def counts(self) -> tuple[int, int, int]:
         entries = await self.conn.fetchval(ENTRIES)
         outbox = await self.conn.fetchval(f"SELECT count(*) FROM {self.outbox}")
-        pending = await self.conn.fetchval(PENDING) if self.outbox == "shifo_outbox" else 0
+        pending = await self.conn.fetchval(PENDING) if self.outbox == "shifo_outbox" and self.relay else 0
         return entries, outbox, pending
+
+    async def discard_pending(self) -> None:
+        if not self.relay:
+            await self.conn.execute("UPDATE shifo_outbox SET delivered_at = now() WHERE delivered_at IS NULL")
 
     async def settle(self, patience: float = 180) -> tuple[int, int, int]:
         """Counts once nothing changes any more and the relay has delivered everything."""

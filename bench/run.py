@@ -122,7 +122,7 @@ async def main(args: argparse.Namespace) -> int:
         for rnd in range(args.rounds):
             order = every[rnd % len(every):] + every[:rnd % len(every)]
             for who in order:
-                counter = Counter(conn, who["outbox"])
+                counter = Counter(conn, who["outbox"], relay=who["env"].get("SHIFO_RUN_RELAY") != "0")
                 async with serving(who["app"], args.port, who["env"], log, args.workers) as (url, _):
                     problems += [f"{who['name']}: {p}" for p in
                                  await probe(url, token, seed.FACILITY, ids[0], counter, performed_at,
@@ -139,6 +139,7 @@ async def main(args: argparse.Namespace) -> int:
                                   f"  p50 {r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:7.2f} ms"
                                   f"  errors {r['errors']}  rows +{r['rows_added']}"
                                   f"  relay lag {r['relay_pending_at_end']}", flush=True)
+                await counter.discard_pending()
     finally:
         await conn.close()
     summary = report.medians(runs)

@@ -15,6 +15,7 @@ patient for deliveries that succeed first time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from datetime import timedelta
@@ -107,10 +108,11 @@ class Relay:
                 raise
             except Exception:  # the database may be briefly away: keep the relay alive
                 log.exception("relay pass failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), retry_every)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the wake-up does, and stop() then waited for a relay that never ended
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(retry_every):
+                    await self._wake.wait()
 
     async def drain(self, *, retries: bool = True) -> int:
         """Deliver everything pending now, then (``retries``) due retries; returns events dispatched."""

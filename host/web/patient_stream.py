@@ -109,8 +109,9 @@ async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int
             log.exception("patient stream read failed; closing the stream")
             return
         wait = min(horizon.poll_seconds, quiet_until - loop.time(), ends - loop.time())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), max(wait, 0.0))
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancellation (3.11)
+            async with asyncio.timeout(max(wait, 0.0)):
+                await signal.wait()
         if loop.time() >= quiet_until:
             yield ServerSentEventMessage(data=None, comment="keep-alive")
             quiet_until = loop.time() + KEEPALIVE_SECONDS

@@ -294,6 +294,20 @@ async def test_events_a_consumer_does_not_accept_cost_it_nothing(db_url: str) ->
         assert await count(storage, select(func.count()).select_from(inbox)) == 2  # only those handled
 
 
+async def test_a_relay_woken_as_it_is_stopped_still_stops(db_url: str) -> None:
+    """A commit's wake-up and the shutdown arriving together must not leave the relay running
+    (asyncio.wait_for on Python 3.11 lost such a cancellation and stop() waited for ever)."""
+    async with migrated(db_url) as storage:
+        for _ in range(3):
+            relay = Relay(storage, [recorder("t.idle", [])], poll_seconds=30, backoff_seconds=30)
+            await relay.start()
+            await asyncio.sleep(0.2)  # idle, waiting for a wake-up
+            relay.wake()
+            asked = asyncio.get_running_loop().time()
+            await asyncio.wait_for(relay.stop(), 5)
+            assert asyncio.get_running_loop().time() - asked < 2.0
+
+
 async def test_redelivered_event_is_applied_once(db_url: str) -> None:
     applied: list[Any] = []
     async with migrated(db_url) as storage:

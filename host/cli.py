@@ -56,7 +56,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from host.operator import logs
-    from host.web.app import create_app
+    from host.web.app import create_app, freeze_heap
 
     logs.configure()  # JSON lines on stderr, each with its request id
 
@@ -72,6 +72,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:  # each worker builds its own app from the same environment
         uvicorn.run("host.web.app:serve_app", factory=True, workers=args.workers, **options)
     else:
+        freeze_heap()
         uvicorn.run(app, **options)
     return 0
 

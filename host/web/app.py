@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
@@ -66,7 +67,17 @@ def serve_app() -> Litestar:
     """The app as ``shifo serve`` runs it in each worker process: JSON logs, then ``create_app``.
     (Worker processes are started afresh by uvicorn, so each sets up its own logging.)"""
     logs.configure()
-    return create_app()
+    app = create_app()
+    freeze_heap()
+    return app
+
+
+def freeze_heap() -> None:
+    """Take what start-up built (modules, tables, routes, schemas: over 100k objects) out of the
+    cycle collector's reach. A full collection walks every object; over that heap it paused a
+    worker for ~130 ms now and then, which was the p99 of a quiet server. A serving process only."""
+    gc.collect()
+    gc.freeze()
 
 
 def patient_router(runtime: Runtime) -> Router:

@@ -46,6 +46,7 @@ class Relay:
         poll_seconds: float = 1.0,
         max_attempts: int = 5,
         backoff_seconds: float = 0.5,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.storage = storage
         self.messaging = messaging
@@ -53,6 +54,7 @@ class Relay:
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
+        self.gather_seconds = gather_seconds
         self.by_type: dict[str, list[EventHandler]] = defaultdict(list)
         self.consumers: dict[str, EventHandler] = {}
         for handler in handlers:
@@ -110,9 +112,15 @@ class Relay:
                 log.exception("relay pass failed")
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
             # arrives as the wake-up does, and stop() then waited for a relay that never ended
+            woken = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(retry_every):
                     await self._wake.wait()
+                    woken = True
+            if woken and self.gather_seconds > 0:
+                # commits arriving together then share one pass: at one request at a time the
+                # relay otherwise ran a claim and a transaction per consumer for every event
+                await asyncio.sleep(self.gather_seconds)
 
     async def drain(self, *, retries: bool = True) -> int:
         """Deliver everything pending now, then (``retries``) due retries; returns events dispatched."""

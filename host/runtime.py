@@ -89,7 +89,8 @@ class Runtime:
         s = self.settings
         self.relay = Relay(self.storage, self.handlers, self.messaging,
                            batch=s.relay_batch, poll_seconds=s.relay_poll_seconds,
-                           max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds)
+                           max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds,
+                           gather_seconds=s.relay_gather_seconds)
         if s.run_relay:  # background work of this process: the relay and the access review
             await self.relay.start()
             self.enforcer = ReviewEnforcer(self)

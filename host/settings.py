@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     relay_poll_seconds: float = 1.0
     relay_max_attempts: int = 5
     relay_backoff_seconds: float = 0.5
+    relay_gather_seconds: float = 0.02
     run_relay: bool = True
     # identity (local adapter)
     token_ttl_seconds: int = 900

@@ -308,6 +308,31 @@ async def test_a_relay_woken_as_it_is_stopped_still_stops(db_url: str) -> None:
             assert asyncio.get_running_loop().time() - asked < 2.0
 
 
+async def test_commits_arriving_together_reach_a_consumer_in_one_pass(db_url: str) -> None:
+    batches: list[list[int]] = []
+    arrived = asyncio.Event()
+
+    async def many(events: Sequence[Event], tx: Transaction) -> None:
+        batches.append([getattr(e, "n", 0) for e in events])
+        arrived.set()
+
+    async def one(event: Event, tx: Transaction) -> None:
+        await many([event], tx)
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.gathered", event_types=(PING,), handle=one,
+                                             handle_batch=many)], poll_seconds=30, gather_seconds=0.3)
+        await relay.start()
+        try:
+            await asyncio.sleep(0.2)  # its first pass is done: it now waits for a wake-up
+            for n in (1, 2, 3):  # three commits, each waking the relay
+                await publish(storage, Pinged(n=n))
+            await asyncio.wait_for(arrived.wait(), 5)
+            assert batches == [[1, 2, 3]]
+        finally:
+            await relay.stop()
+
+
 async def test_redelivered_event_is_applied_once(db_url: str) -> None:
     applied: list[Any] = []
     async with migrated(db_url) as storage:

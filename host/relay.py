@@ -1,7 +1,8 @@
 """The outbox relay: delivers committed events to module handlers, then to live subscribers.
 
-Woken right after every commit that published events (and polled as a fallback for events
-committed by other processes). Each consumer takes its events of a batch in a transaction of its
+Woken right after every commit that published events, then pausing ``gather_seconds`` so commits
+arriving together share a pass (and polled as a fallback for events committed by other
+processes). Each consumer takes its events of a batch in a transaction of its
 own that also records their ids for that consumer, so a re-delivered event is never applied
 twice. A handler that raises is retried with exponential backoff and parked after
 ``max_attempts``; the others still get the event. Parked deliveries are listed by

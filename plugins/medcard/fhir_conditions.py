@@ -67,7 +67,7 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
             where.append(false())  # another code system: nothing matches
         where.append(entries.c.code == code.strip().upper())
     if query.status is not None:
-        status = query.status.partition("|")[2] or query.status
+        status = q.status_code(query)
         if status == "entered-in-error":
             where.append(entries.c.status == "entered_in_error")
         elif status in ("active", "inactive"):

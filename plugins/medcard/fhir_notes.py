@@ -54,9 +54,7 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
         kind = _BY_CODE.get(code) if system in (None, "", LOINC) else None
         where.append(entries.c.kind == kind if kind else false())
     if query.status is not None:
-        status = query.status.partition("|")[2] or query.status
-        where.append({"final": entries.c.status == "current",
-                      "entered-in-error": entries.c.status == "entered_in_error"}.get(status, false()))
+        where.append(q.final_or_in_error(query))
     return where
 
 

@@ -107,7 +107,7 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
         is_vital = and_(entries.c.kind == "indicator", entries.c.code == vital) if vital else false()
         where.append(or_(is_vital, and_(entries.c.kind == "lab", entries.c.code == code)))
     if query.status is not None:
-        status = query.status.partition("|")[2] or query.status
+        status = q.status_code(query)
         where += {"entered-in-error": [entries.c.status == "entered_in_error"],
                   "registered": [entries.c.status == "current", entries.c.clinical_status == "pending"],
                   "final": [entries.c.status == "current",

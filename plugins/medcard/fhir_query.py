@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.sql import ColumnElement
 
 from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
@@ -74,6 +74,18 @@ def practitioner(account: UUID) -> dict[str, str]:
 
 def in_error(row: Any) -> bool:
     return bool(row.status == "entered_in_error")
+
+
+def status_code(query: FhirQuery) -> str:
+    """The ``status`` token's code: ``system|code`` or a bare code."""
+    assert query.status is not None
+    return query.status.partition("|")[2] or query.status
+
+
+def final_or_in_error(query: FhirQuery) -> ColumnElement[bool]:
+    """``status`` for a resource whose entry is either ``final`` or ``entered-in-error``."""
+    return {"final": entries.c.status == "current",
+            "entered-in-error": entries.c.status == "entered_in_error"}.get(status_code(query), false())
 
 
 ToResource = Callable[[Any, dict[str, Any]], dict[str, Any]]

@@ -72,9 +72,7 @@ def _filters(query: FhirQuery) -> list[ColumnElement[bool]]:
         else:
             where.append(false())
     if query.status is not None:
-        status = query.status.partition("|")[2] or query.status
-        where.append({"final": entries.c.status == "current",
-                      "entered-in-error": entries.c.status == "entered_in_error"}.get(status, false()))
+        where.append(q.final_or_in_error(query))
     return where
 
 

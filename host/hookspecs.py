@@ -110,13 +110,16 @@ def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
     """Subscribe to catalogue events (``core.events``).
 
     The relay calls each handler after the event's transaction committed, at least once and in
-    commit order per patient, inside a transaction of the consumer's own (under load it may hold
-    several of the consumer's events, handled one after another); an event the consumer already
-    handled is skipped. A handler that raises rolls its transaction back and is retried with
-    backoff, then parked (``shifo events failed``). Handlers are ``async`` and must not depend on
-    other consumers having run. ``EventHandler.accepts`` narrows the events offered (an ignored
-    event then costs no transaction); ``EventHandler.handle_batch`` takes a batch's new events at
-    once and must equal ``handle`` applied to each in order.
+    commit order per patient, inside a transaction the host opens: usually one shared by every
+    consumer of a batch of events and committed once; an event the consumer already handled is
+    skipped. A handler that raises rolls that transaction back; the batch is then delivered
+    consumer by consumer, each in a transaction of its own, and the failing delivery is retried
+    with backoff, then parked (``shifo events failed``). So a handler may be called again for an
+    event whose transaction rolled back; it writes only through ``tx`` and never swallows a
+    database error. Handlers are ``async`` and must not depend on other consumers having run.
+    ``EventHandler.accepts`` narrows the events offered (an ignored event then costs nothing);
+    ``EventHandler.handle_batch`` takes a batch's new events at once and must equal ``handle``
+    applied to each in order.
     """
 
 

@@ -61,7 +61,11 @@ class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
     """Subscribe ``handle`` to catalogue event types (hook ``shifo_event_handlers``).
 
     ``consumer`` names the handler for idempotency and the failed-events list; keep it stable.
-    ``handle`` runs inside a transaction of its own; the host skips events it already handled.
+    ``handle`` runs inside a transaction the host opens and skips events it already handled.
+    Usually that transaction is shared with the other consumers of the batch and commits once; if
+    any handler raises, all of it rolls back and each consumer gets the batch again in a
+    transaction of its own. So write only through ``tx``, never catch a database error and carry
+    on, and expect to be called again for an event whose transaction rolled back.
     ``accepts``, if given, says which events of those types concern the consumer at all: the relay
     offers it no others, so an ignored event costs no transaction. ``handle_batch``, if given,
     receives several new events at once in commit order and must do exactly what ``handle`` would

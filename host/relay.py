@@ -2,15 +2,18 @@
 
 Woken right after every commit that published events, then pausing ``gather_seconds`` so commits
 arriving together share a pass (and polled as a fallback for events committed by other
-processes). Each consumer takes its events of a batch in a transaction of its
-own that also records their ids for that consumer, so a re-delivered event is never applied
-twice. A handler that raises is retried with exponential backoff and parked after
-``max_attempts``; the others still get the event. Parked deliveries are listed by
-``shifo events failed`` and re-queued by ``events retry``.
+processes). A batch goes to every consumer in the claim's own transaction, which also records
+each (consumer, event id) so a re-delivered event is never applied twice and marks the batch
+delivered: one commit per batch. If a handler raises, all of it rolls back and the batch is
+delivered again consumer by consumer, each in a transaction of its own (and one event at a time
+for the consumer that failed), so a failure stays with its consumer and event. A handler that
+keeps raising is retried with exponential backoff and parked after ``max_attempts``; the others
+still get the event. Parked deliveries are listed by ``shifo events failed`` and re-queued by
+``events retry``.
 
-Retries run while the relay holds the outbox claim, so two relays never retry the same delivery at
-once. A retried event reaches its consumer after later events of the same patient: ordering is per
-patient for deliveries that succeed first time.
+Retries run while the relay holds the outbox claim (before the batch writes anything), so two
+relays never retry the same delivery at once. A retried event reaches its consumer after later
+events of the same patient: ordering is per patient for deliveries that succeed first time.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ from core.errors import ConfigurationError
 from core.events import Event
 from host.pluginapi import EventHandler
 from ports.messaging import Messaging
-from ports.storage import Storage
+from ports.storage import Storage, Transaction
 
 log = logging.getLogger("shifo.relay")
 MAX_BACKOFF_SECONDS = 3600.0
+
+
+class _Refused(Exception):
+    """A handler failed while every consumer shared the claim's transaction."""
 
 
 def _offered(handler: EventHandler, event: Event) -> bool:
@@ -124,18 +131,31 @@ class Relay:
                 await asyncio.sleep(self.gather_seconds)
 
     async def drain(self, *, retries: bool = True) -> int:
-        """Deliver everything pending now, then (``retries``) due retries; returns events dispatched."""
+        """Deliver due retries (``retries``), then everything pending now; returns events dispatched."""
         total = 0
+        together = True
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
-            async with self.storage.outbox.claim(self.batch) as claimed:
-                await self._dispatch([(s.seq, s.event) for s in claimed.events])
-                await claimed.delivered([s.seq for s in claimed.events])
-                count = len(claimed.events)
-                if count < self.batch and retries:
-                    await self._retry_due()
-            total += count
-            if count < self.batch:
+            try:
+                async with self.storage.outbox.claim(self.batch) as claimed:
+                    if retries:  # before the batch writes anything, holding the claim
+                        retries = False
+                        await self._retry_due()
+                    batch = [(s.seq, s.event) for s in claimed.events]
+                    if together and batch:
+                        async with claimed.transaction() as tx:
+                            await self._deliver_all(batch, tx)
+                            await claimed.delivered([seq for seq, _ in batch])
+                    else:
+                        await self._dispatch(batch)
+                        await claimed.delivered([seq for seq, _ in batch])
+            except _Refused:
+                together = False  # all rolled back: this batch again, consumer by consumer
+                continue
+            together = True
+            total += len(batch)
+            await self._publish(batch)
+            if len(batch) < self.batch:
                 return total
 
     async def _retry_due(self) -> None:
@@ -149,23 +169,45 @@ class Relay:
                 continue
             await self._deliver(failure.seq, event, handler, failure.attempts, retry=True)
 
+    async def _deliver_all(self, batch: list[tuple[int, Event]], tx: Transaction) -> None:
+        """Every consumer's events of the batch in the claim's transaction: one commit for the
+        batch, its idempotency records and its delivery mark. A failing handler raises _Refused."""
+        offered = [(h, [e for _, e in batch if _offered(h, e)]) for h in self.consumers.values()]
+        fresh = await tx.fresh_deliveries([(h.consumer, e.id) for h, mine in offered for e in mine])
+        for handler, mine in offered:
+            new = [e for e in mine if (handler.consumer, e.id) in fresh]
+            if not new:
+                continue
+            try:
+                if handler.handle_batch is not None:
+                    await handler.handle_batch(new, tx)
+                else:
+                    for event in new:
+                        await handler.handle(event, tx)
+            except Exception as exc:
+                log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
+                         handler.consumer, len(batch))
+                raise _Refused from exc
+
     async def _dispatch(self, batch: list[tuple[int, Event]]) -> None:
         """Each consumer gets its events of the batch in commit order, in one transaction when
-        they all succeed (under load this saves a transaction per event and consumer); if one
-        fails, the transaction rolls back and they are delivered one by one, so only the failing
-        event is retried and parked."""
+        they all succeed; if one fails, that transaction rolls back and they are delivered one by
+        one, so only the failing event is retried and parked."""
         for handler in self.consumers.values():
             mine = [(seq, e) for seq, e in batch if _offered(handler, e)]
             if len(mine) > 1 and await self._deliver_together(mine, handler):
                 continue
             for seq, event in mine:
                 await self._deliver(seq, event, handler, attempts=0, retry=False)
-        if self.messaging is not None:
-            for _, event in batch:
-                try:
-                    await self.messaging.publish(event)
-                except Exception:  # live subscribers resume from the outbox
-                    log.exception("publishing %s to messaging failed", event.id)
+
+    async def _publish(self, batch: list[tuple[int, Event]]) -> None:
+        if self.messaging is None:
+            return
+        for _, event in batch:
+            try:
+                await self.messaging.publish(event)
+            except Exception:  # live subscribers resume from the outbox
+                log.exception("publishing %s to messaging failed", event.id)
 
     async def _deliver_together(self, events: list[tuple[int, Event]], handler: EventHandler) -> bool:
         try:

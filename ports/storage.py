@@ -54,6 +54,9 @@ class Transaction(Protocol):
     async def first_deliveries(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
         """:meth:`first_delivery` for many events in one statement: the ids not handled before."""
 
+    async def fresh_deliveries(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        """:meth:`first_delivery` for many (consumer, event id) pairs at once: those not handled before."""
+
 
 class StoredEvent(msgspec.Struct, frozen=True):
     seq: int
@@ -73,6 +76,10 @@ class FailedDelivery(msgspec.Struct, frozen=True):
 
 class OutboxBatch(Protocol):
     events: list[StoredEvent]
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction that commits together with :meth:`delivered` called inside it, and only
+        if the claim ends without error: handlers run here deliver a batch with one commit."""
 
     async def delivered(self, seqs: Sequence[int]) -> None:
         """Mark events dispatched; committed when the batch context exits without error."""

@@ -14,21 +14,30 @@ the rows behind it: it is set aside as a parked failure of the pseudo-consumer :
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.storage.tables import delivery_failures, outbox
+from adapters.storage.transaction import SqlTransaction
 from core.clock import utcnow
 from core.events import Event, decode_event
-from ports.storage import FailedDelivery, StoredEvent
+from ports.storage import FailedDelivery, StoredEvent, prepared
 
 _RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO"
 RELAY = "shifo.relay"  # the consumer named on events no handler could even be offered
+_CLAIM_LOCK = prepared(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
+_PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
+                    .where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.seq)
+                    .limit(bindparam("n")))
+_MARK = prepared(update(outbox).where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+                 .values(delivered_at=bindparam("now")))
+Unit = Callable[[AsyncConnection], SqlTransaction]  # the storage's transaction on a connection
 
 
 def _decoded(row: Any) -> Event | str:
@@ -40,7 +49,8 @@ def _decoded(row: Any) -> Event | str:
 
 
 class SqlOutboxBatch:
-    def __init__(self, rows: Sequence[Any], conn: AsyncConnection | None, engine: AsyncEngine):
+    def __init__(self, rows: Sequence[Any], conn: AsyncConnection | None, engine: AsyncEngine,
+                 unit: Unit, on_commit: Callable[[int], None]) -> None:
         self.events: list[StoredEvent] = []
         self._dead: list[tuple[int, str]] = []
         for row in rows:
@@ -51,6 +61,27 @@ class SqlOutboxBatch:
                 self._dead.append((row.seq, got))
         self._conn = conn
         self._engine = engine
+        self._unit = unit
+        self._on_commit = on_commit  # told how many events the batch's handlers published
+        self.published = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        """PostgreSQL: the claim's own transaction. SQLite: a write transaction of its own that
+        :meth:`delivered`, called inside it, joins."""
+        if self._conn is not None:
+            tx = self._unit(self._conn)
+            yield tx
+            self.published += tx.published  # committed with the claim
+            return
+        async with self._engine.begin() as conn:
+            self._conn, tx = conn, self._unit(conn)
+            try:
+                yield tx
+            finally:
+                self._conn = None
+        self.published += tx.published
+        self._on_commit(self.published)
 
     async def delivered(self, seqs: Sequence[int]) -> None:
         seqs = [*seqs, *(seq for seq, _ in self._dead)]
@@ -64,7 +95,10 @@ class SqlOutboxBatch:
 
     async def _mark(self, conn: AsyncConnection, seqs: list[int]) -> None:
         now = utcnow()
-        await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))
+        if conn.dialect.name == "postgresql":  # one prepared statement for any number of rows
+            await self._unit(conn).execute(_MARK, {"seqs": seqs, "now": now})
+        else:
+            await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))
         if self._dead:
             await conn.execute(delivery_failures.insert(), [
                 {"seq": seq, "consumer": RELAY, "attempts": 1, "last_error": error,
@@ -72,8 +106,10 @@ class SqlOutboxBatch:
 
 
 class SqlOutbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, unit: Unit, on_commit: Callable[[int], None]) -> None:
         self.engine = engine
+        self._unit = unit
+        self._on_commit = on_commit
         self._local = asyncio.Lock()
 
     @asynccontextmanager
@@ -84,27 +120,22 @@ class SqlOutbox:
                 conn = await conn.execution_options(sqlite_begin="DEFERRED")
             yield conn
 
-    def _pending(self, limit: int) -> Any:
-        return (
-            select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
-            .where(outbox.c.delivered_at.is_(None))
-            .order_by(outbox.c.seq)
-            .limit(limit)
-        )
-
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[SqlOutboxBatch]:
         if self.engine.dialect.name == "postgresql":
             async with self.engine.begin() as conn:
+                tx = self._unit(conn)
                 # wait for another process's relay to finish its batch, then read what is left
-                await conn.execute(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
-                rows = (await conn.execute(self._pending(limit))).all()
-                yield SqlOutboxBatch(rows, conn, self.engine)
+                await tx.execute(_CLAIM_LOCK)
+                rows = (await tx.execute(_PENDING, {"n": limit})).all()
+                batch = SqlOutboxBatch(rows, conn, self.engine, self._unit, self._on_commit)
+                yield batch
+            self._on_commit(batch.published)
             return
         async with self._local:
             async with self._reading() as conn:
-                rows = (await conn.execute(self._pending(limit))).all()
-            yield SqlOutboxBatch(rows, None, self.engine)
+                rows = (await conn.execute(_PENDING, {"n": limit})).all()
+            yield SqlOutboxBatch(rows, None, self.engine, self._unit, self._on_commit)
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool

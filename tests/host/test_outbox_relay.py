@@ -177,7 +177,9 @@ async def test_failing_handler_is_retried_then_parked_and_retry_requeues(db_url:
                                 recorder("t.steady", steady)], max_attempts=3, backoff_seconds=0.3)
         await publish(storage, Pinged(n=1))
         await relay.drain()
-        assert attempts == [1] and steady == [(None, 1)]  # the others still get the event
+        # tried in the batch's shared transaction, which rolled back, then in one of its own
+        assert attempts == [1, 1] and steady == [(None, 1)]  # the others still get the event
+        del attempts[0]
         [first] = await storage.outbox.failures(parked_only=False)
         assert (first.consumer, first.attempts, first.parked) == ("t.flaky", 1, False)
         assert "the lab system is away" in first.last_error and first.event_type == PING
@@ -247,6 +249,44 @@ async def test_a_batch_goes_to_each_consumer_in_one_transaction_unless_one_event
         assert steady == [(None, n) for n in (1, 2, 3, 4, 5)]
         [parked] = await storage.outbox.failures()
         assert (parked.consumer, parked.attempts) == ("t.picky", 1)
+
+
+async def test_consumers_share_the_claims_transaction_and_a_failure_undoes_it_all(db_url: str) -> None:
+    """Every consumer takes a batch in the claim's own transaction (one commit with the delivery
+    mark); when one raises, nothing of that transaction stays: the writer's row is written once."""
+    transactions: list[Transaction] = []
+    failing = True
+
+    async def writer(event: Event, tx: Transaction) -> None:
+        transactions.append(tx)
+        n = getattr(event, "n", 0)
+        await tx.execute(facilities.insert().values(
+            id=f"F{n}", name="Polyclinic", kind="polyclinic", region="Tashkent", created_at=utcnow()))
+
+    async def checker(event: Event, tx: Transaction) -> None:
+        transactions.append(tx)
+        if failing:
+            raise RuntimeError("the registry is away")
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.writer", event_types=(PING,), handle=writer),
+                                EventHandler(consumer="t.checker", event_types=(PING,), handle=checker)],
+                      max_attempts=1)
+        await publish(storage, Pinged(n=1))
+        assert await relay.drain() == 1
+        assert len(transactions) == 4 and transactions[0] is transactions[1]  # shared, then alone
+        assert transactions[2] is not transactions[3]
+        assert await count(storage, FACILITY_ROWS) == 1  # the shared attempt's row rolled back
+        assert await count(storage, select(func.count()).select_from(inbox)) == 1  # the writer's only
+        [parked] = await storage.outbox.failures()
+        assert (parked.consumer, parked.attempts) == ("t.checker", 1)
+        failing = False
+        transactions.clear()
+        await publish(storage, Pinged(n=2))
+        assert await relay.drain() == 1
+        assert len(transactions) == 2 and transactions[0] is transactions[1]
+        assert await count(storage, FACILITY_ROWS) == 2
+        assert await storage.outbox.lag() == (0, 0.0)
 
 
 async def test_a_batch_handler_gets_the_new_events_at_once_and_handle_takes_the_rest(db_url: str) -> None:

@@ -1,0 +1,67 @@
+"""One unit of work on one connection: statements, published events and delivery records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.storage.plans import Runner
+from adapters.storage.tables import inbox, outbox
+from core.clock import utcnow
+from core.events import Event, encode_event
+from ports.storage import Params, is_prepared, prepared
+
+_OUTBOX_INSERT = prepared(insert(outbox))
+
+
+class SqlTransaction:
+    def __init__(self, conn: AsyncConnection, runner: Runner | None = None) -> None:
+        self.conn = conn
+        self.published = 0
+        self.runner = runner  # PostgreSQL: runs prepared statements on asyncpg directly
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    async def execute(self, statement: Any, params: Params = None) -> Any:
+        if self.runner is not None and is_prepared(statement) and not isinstance(params, Sequence):
+            values = params or {}
+            plan = self.runner.plan(statement, values)
+            if plan is not None:
+                return await self.runner.run(plan, values)
+        return await self.conn.execute(statement, params)
+
+    async def publish(self, event: Event) -> None:
+        await self.execute(
+            _OUTBOX_INSERT,
+            {
+                "event_id": event.id,
+                "event_type": event.event_type(),
+                "patient": event.patient,
+                "facility": event.facility,
+                "payload": encode_event(event),
+                "created_at": utcnow(),
+            },
+        )
+        self.published += 1
+
+    async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
+        return bool(await self.fresh_deliveries([(consumer, event_id)]))
+
+    async def first_deliveries(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        return {e for _, e in await self.fresh_deliveries([(consumer, e) for e in event_ids])}
+
+    async def fresh_deliveries(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        if not wanted:
+            return set()
+        ins = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        now = utcnow()
+        rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in wanted]
+        stmt = ins(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.consumer, inbox.c.event_id)
+        return {(c, e) for c, e in (await self.conn.execute(stmt)).all()}

@@ -58,6 +58,10 @@ async def main() -> int:
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--native", action="store_true",
+                   help="also sample native frames (C extensions); pauses the workers per sample")
+    p.add_argument("--contender", choices=("project", "baseline"), default="project",
+                   help="profile the bare baseline instead, to compare where its CPU goes")
     p.add_argument("--port", type=int, default=8712)
     p.add_argument("--database", default="shifo_bench", help="prepared by a previous bench/run.py")
     p.add_argument("--admin-dsn", default=run.parse_args([]).admin_dsn)
@@ -73,23 +77,28 @@ async def main() -> int:
         "postgresql://", "postgresql+asyncpg://", 1)
     env = {"SHIFO_DATABASE_URL": db_url, "SHIFO_TOKEN_TTL_SECONDS": "86400"}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    raw = run.RESULTS / f"{stamp}-profile-{args.path}-c{args.connections}.txt"
+    raw = run.RESULTS / f"{stamp}-profile-{args.contender}-{args.path}-c{args.connections}.txt"
     performed_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     mode = "post" if args.path == "write" else "get"
-    async with serving(run.PROJECT_APP, args.port, env, run.RESULTS / f"{stamp}-servers.log") as (url, pid):
+    log_file = run.RESULTS / f"{stamp}-servers.log"
+    async with serving(run.PROJECT_APP, args.port, env, log_file) as (url, pid):
         async with httpx.AsyncClient(base_url=url) as client:
-            token = await seed.login(client)
+            token = await seed.login(client)  # the baseline reads the project's sessions
+    app = run.PROJECT_APP
+    if args.contender == "baseline":
+        app, env = "baseline_app:app", {"BENCH_DSN": f"{args.admin_dsn.rsplit('/', 1)[0]}/{args.database}"}
+    async with serving(app, args.port, env, log_file) as (url, pid):
         load = {"threads": 1, "ids_file": ids[-1], "token": token, "facility": seed.FACILITY,
                 "performed_at": performed_at, "connections": args.connections}
         await run_wrk(wrk, url, mode, seconds=3, **load)
         sampler = await asyncio.create_subprocess_exec(
-            spy, "record", "--subprocesses", "--nonblocking", "-p", str(pid), "-r", str(args.rate),
-            "-d", str(args.seconds), "-f", "raw", "-o", str(raw),
+            spy, "record", "--subprocesses", *(["--native"] if args.native else ["--nonblocking"]),
+            "-p", str(pid), "-r", str(args.rate), "-d", str(args.seconds), "-f", "raw", "-o", str(raw),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         result = await run_wrk(wrk, url, mode, seconds=args.seconds, **load)
         await sampler.wait()
-    print(f"{args.path} at {args.connections} connections under py-spy: {result['rps']:.1f} req/s, "
-          f"p50 {result['p50_us'] / 1000:.2f} ms, errors {result['errors']}\n")
+    print(f"{args.contender} {args.path} at {args.connections} connections under py-spy: "
+          f"{result['rps']:.1f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, errors {result['errors']}\n")
     print(summarize(raw, args.top))
     print(f"\nraw samples: {raw}")
     return 0

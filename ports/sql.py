@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import ARRAY, DateTime, any_, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -34,3 +34,13 @@ class UtcDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def in_list(column: Any, name: str, dialect: str) -> Any:
+    """``column IN`` the list passed as parameter ``name``, written so the statement can be built
+    once and kept prepared: on PostgreSQL ``= ANY(array)``, one parameter whatever the list's
+    length; elsewhere an expanding ``IN``. Build one statement per dialect and pick by
+    ``Transaction.dialect``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

@@ -10,4 +10,4 @@ from adapters.storage.store import SqlStorage
 
 def create(settings: Any) -> SqlStorage:
     engine = make_engine(settings.database_url, pool_size=settings.pool_size, echo=settings.db_echo)
-    return SqlStorage(engine)
+    return SqlStorage(engine, held=2 * settings.pool_size)  # the pool: pool_size + max_overflow

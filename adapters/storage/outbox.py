@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.storage.tables import delivery_failures, outbox
 from adapters.storage.transaction import SqlTransaction
@@ -37,7 +36,8 @@ _PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
                     .limit(bindparam("n")))
 _MARK = prepared(update(outbox).where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
                  .values(delivered_at=bindparam("now")))
-Unit = Callable[[AsyncConnection], SqlTransaction]  # the storage's transaction on a connection
+#: The storage's unit of work (``SqlStorage.transaction``): every connection comes from there.
+Units = Callable[..., AbstractAsyncContextManager[SqlTransaction]]
 
 
 def _decoded(row: Any) -> Event | str:
@@ -49,8 +49,7 @@ def _decoded(row: Any) -> Event | str:
 
 
 class SqlOutboxBatch:
-    def __init__(self, rows: Sequence[Any], conn: AsyncConnection | None, engine: AsyncEngine,
-                 unit: Unit, on_commit: Callable[[int], None]) -> None:
+    def __init__(self, rows: Sequence[Any], claim: SqlTransaction | None, units: Units) -> None:
         self.events: list[StoredEvent] = []
         self._dead: list[tuple[int, str]] = []
         for row in rows:
@@ -59,109 +58,89 @@ class SqlOutboxBatch:
                 self.events.append(StoredEvent(seq=row.seq, event=got))
             else:
                 self._dead.append((row.seq, got))
-        self._conn = conn
-        self._engine = engine
-        self._unit = unit
-        self._on_commit = on_commit  # told how many events the batch's handlers published
-        self.published = 0
+        self._tx = claim  # PostgreSQL: the claim's transaction, which commits the batch
+        self._units = units
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
         """PostgreSQL: the claim's own transaction. SQLite: a write transaction of its own that
         :meth:`delivered`, called inside it, joins."""
-        if self._conn is not None:
-            tx = self._unit(self._conn)
-            yield tx
-            self.published += tx.published  # committed with the claim
+        if self._tx is not None:
+            yield self._tx
             return
-        async with self._engine.begin() as conn:
-            self._conn, tx = conn, self._unit(conn)
+        async with self._units() as tx:
+            self._tx = tx
             try:
                 yield tx
             finally:
-                self._conn = None
-        self.published += tx.published
-        self._on_commit(self.published)
+                self._tx = None
 
     async def delivered(self, seqs: Sequence[int]) -> None:
         seqs = [*seqs, *(seq for seq, _ in self._dead)]
         if not seqs:
             return
-        if self._conn is not None:
-            await self._mark(self._conn, seqs)
+        if self._tx is not None:
+            await self._mark(self._tx, seqs)
         else:
-            async with self._engine.begin() as conn:
-                await self._mark(conn, seqs)
+            async with self._units() as tx:
+                await self._mark(tx, seqs)
 
-    async def _mark(self, conn: AsyncConnection, seqs: list[int]) -> None:
+    async def _mark(self, tx: SqlTransaction, seqs: list[int]) -> None:
         now = utcnow()
-        if conn.dialect.name == "postgresql":  # one prepared statement for any number of rows
-            await self._unit(conn).execute(_MARK, {"seqs": seqs, "now": now})
+        if tx.dialect == "postgresql":  # one prepared statement for any number of rows
+            await tx.execute(_MARK, {"seqs": seqs, "now": now})
         else:
-            await conn.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))
+            await tx.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))
         if self._dead:
-            await conn.execute(delivery_failures.insert(), [
+            await tx.execute(delivery_failures.insert(), [
                 {"seq": seq, "consumer": RELAY, "attempts": 1, "last_error": error,
                  "next_attempt_at": now, "parked": True} for seq, error in self._dead])
 
 
 class SqlOutbox:
-    def __init__(self, engine: AsyncEngine, unit: Unit, on_commit: Callable[[int], None]) -> None:
-        self.engine = engine
-        self._unit = unit
-        self._on_commit = on_commit
+    def __init__(self, dialect: str, units: Units) -> None:
+        self.dialect = dialect
+        self._units = units
         self._local = asyncio.Lock()
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection; on SQLite it must not queue behind writers (BEGIN DEFERRED)."""
-        async with self.engine.connect() as conn:
-            if self.engine.dialect.name == "sqlite":
-                conn = await conn.execution_options(sqlite_begin="DEFERRED")
-            yield conn
-
-    @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[SqlOutboxBatch]:
-        if self.engine.dialect.name == "postgresql":
-            async with self.engine.begin() as conn:
-                tx = self._unit(conn)
+        if self.dialect == "postgresql":
+            async with self._units() as tx:
                 # wait for another process's relay to finish its batch, then read what is left
                 await tx.execute(_CLAIM_LOCK)
                 rows = (await tx.execute(_PENDING, {"n": limit})).all()
-                batch = SqlOutboxBatch(rows, conn, self.engine, self._unit, self._on_commit)
-                yield batch
-            self._on_commit(batch.published)
+                yield SqlOutboxBatch(rows, tx, self._units)
             return
         async with self._local:
-            async with self._reading() as conn:
-                rows = (await conn.execute(_PENDING, {"n": limit})).all()
-            yield SqlOutboxBatch(rows, None, self.engine, self._unit, self._on_commit)
+            async with self._units(readonly=True) as tx:  # must not queue behind writers
+                rows = (await tx.execute(_PENDING, {"n": limit})).all()
+            yield SqlOutboxBatch(rows, None, self._units)
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool
     ) -> None:
         key = (delivery_failures.c.seq == seq) & (delivery_failures.c.consumer == consumer)
-        async with self.engine.begin() as conn:
-            changed = await conn.execute(
+        async with self._units() as tx:
+            changed = await tx.execute(
                 update(delivery_failures)
                 .where(key)
                 .values(attempts=delivery_failures.c.attempts + 1, last_error=error[:4000],
                         next_attempt_at=next_attempt_at, parked=park)
             )
             if changed.rowcount == 0:
-                await conn.execute(
+                await tx.execute(
                     delivery_failures.insert().values(
                         seq=seq, consumer=consumer, attempts=1, last_error=error[:4000],
                         next_attempt_at=next_attempt_at, parked=park)
                 )
 
     async def clear_failure(self, seq: int, consumer: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        async with self._units() as tx:
+            await tx.execute(
                 delete(delivery_failures).where(
                     (delivery_failures.c.seq == seq) & (delivery_failures.c.consumer == consumer))
             )
-
     def _failures(self) -> Any:
         f = delivery_failures.c
         return select(f.seq, f.consumer, f.attempts, f.last_error, f.next_attempt_at, f.parked,
@@ -178,8 +157,8 @@ class SqlOutbox:
         stmt = self._failures().where(
             delivery_failures.c.parked.is_(False), delivery_failures.c.next_attempt_at <= now
         ).limit(limit)
-        async with self._reading() as conn:
-            rows = (await conn.execute(stmt)).all()
+        async with self._units(readonly=True) as tx:
+            rows = (await tx.execute(stmt)).all()
         due = []
         for row in rows:
             got = _decoded(row)
@@ -193,27 +172,27 @@ class SqlOutbox:
         stmt = self._failures()
         if parked_only:
             stmt = stmt.where(delivery_failures.c.parked.is_(True))
-        async with self._reading() as conn:
-            return [self._failed(r) for r in (await conn.execute(stmt)).all()]
+        async with self._units(readonly=True) as tx:
+            return [self._failed(r) for r in (await tx.execute(stmt)).all()]
 
     async def retry(self, seqs: Sequence[int] | None = None) -> int:
         f = delivery_failures.c
         parked: Any = f.parked.is_(True)
         if seqs is not None:
             parked = parked & f.seq.in_(list(seqs))
-        async with self.engine.begin() as conn:
+        async with self._units() as tx:
             undecoded = select(f.seq).where(parked, f.consumer == RELAY)
-            requeued = await conn.execute(
+            requeued = await tx.execute(
                 update(outbox).where(outbox.c.seq.in_(undecoded)).values(delivered_at=None))
-            await conn.execute(delete(delivery_failures).where(parked, f.consumer == RELAY))
-            result = await conn.execute(update(delivery_failures).where(parked, f.consumer != RELAY)
+            await tx.execute(delete(delivery_failures).where(parked, f.consumer == RELAY))
+            result = await tx.execute(update(delivery_failures).where(parked, f.consumer != RELAY)
                                         .values(parked=False, attempts=0, next_attempt_at=utcnow()))
         return int(result.rowcount) + int(requeued.rowcount)
 
     async def lag(self) -> tuple[int, float]:
         stmt = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.delivered_at.is_(None))
-        async with self._reading() as conn:
-            count, oldest = (await conn.execute(stmt)).one()
+        async with self._units(readonly=True) as tx:
+            count, oldest = (await tx.execute(stmt)).one()
         if oldest is None:
             return 0, 0.0
         if isinstance(oldest, str):

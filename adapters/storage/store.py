@@ -7,22 +7,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.storage import migrate
+from adapters.storage.held import HeldConnections
 from adapters.storage.outbox import SqlOutbox
-from adapters.storage.plans import Plan, Runner
+from adapters.storage.plans import Plan
 from adapters.storage.transaction import SqlTransaction
 
 log = logging.getLogger("shifo.storage")
 
 
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, held: int = 20) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
-        self.outbox = SqlOutbox(engine, self._unit, self._published)
+        # PostgreSQL: at most ``held`` connections kept out of SQLAlchemy's pool (it must allow them)
+        self._held = HeldConnections(engine, self._plans, held) if self.dialect == "postgresql" else None
+        self.outbox = SqlOutbox(self.dialect, self.transaction)
 
     @property
     def dialect(self) -> str:
@@ -30,20 +33,20 @@ class SqlStorage:
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[SqlTransaction]:
-        async with self.engine.connect() as conn:
-            if readonly and self.dialect == "sqlite":
-                conn = await conn.execution_options(sqlite_begin="DEFERRED")
-            elif readonly:
-                # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
-                # needs no BEGIN/COMMIT round trips: one statement, one round trip
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            async with conn.begin():
-                tx = self._unit(conn)
+        if self._held is not None:
+            # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
+            # needs no BEGIN/COMMIT round trips: one statement, one round trip
+            async with self._held.unit(readonly=readonly) as held:
+                tx = SqlTransaction(held.conn, held.runner)
                 yield tx
+        else:
+            async with self.engine.connect() as conn:
+                if readonly:  # SQLite: a reader must not queue behind the writer
+                    conn = await conn.execution_options(sqlite_begin="DEFERRED")
+                async with conn.begin():
+                    tx = SqlTransaction(conn)
+                    yield tx
         self._published(tx.published)
-
-    def _unit(self, conn: AsyncConnection) -> SqlTransaction:
-        return SqlTransaction(conn, Runner(conn, self._plans) if self.dialect == "postgresql" else None)
 
     def _published(self, events: int) -> None:
         """Called after each commit with the number of events it published."""
@@ -67,4 +70,6 @@ class SqlStorage:
         await migrate.upgrade(self.engine, locations)
 
     async def close(self) -> None:
+        if self._held is not None:
+            await self._held.close()
         await self.engine.dispose()

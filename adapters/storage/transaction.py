@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert
+from sqlalchemy import ARRAY, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +17,15 @@ from core.events import Event, encode_event
 from ports.storage import Params, is_prepared, prepared
 
 _OUTBOX_INSERT = prepared(insert(outbox))
+# PostgreSQL: any number of (consumer, event id) pairs as two arrays, so it stays one prepared statement
+_FRESH = prepared(
+    postgresql.insert(inbox)
+    .from_select(["consumer", "event_id", "processed_at"], select(
+        func.unnest(bindparam("consumers", type_=ARRAY(inbox.c.consumer.type))),
+        func.unnest(bindparam("events", type_=ARRAY(inbox.c.event_id.type))),
+        bindparam("now", type_=inbox.c.processed_at.type)))
+    .on_conflict_do_nothing()
+    .returning(inbox.c.consumer, inbox.c.event_id))
 
 
 class SqlTransaction:
@@ -60,8 +69,12 @@ class SqlTransaction:
     async def fresh_deliveries(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
         if not wanted:
             return set()
-        ins = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         now = utcnow()
-        rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in wanted]
-        stmt = ins(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.consumer, inbox.c.event_id)
-        return {(c, e) for c, e in (await self.conn.execute(stmt)).all()}
+        if self.dialect == "postgresql":
+            result = await self.execute(_FRESH, {"consumers": [c for c, _ in wanted],
+                                                 "events": [e for _, e in wanted], "now": now})
+        else:
+            rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in wanted]
+            result = await self.conn.execute(sqlite.insert(inbox).values(rows).on_conflict_do_nothing()
+                                             .returning(inbox.c.consumer, inbox.c.event_id))
+        return {(c, e) for c, e in result.all()}

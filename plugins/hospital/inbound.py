@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, delete, select, update
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event, ReferralCreated
 from host.pluginapi import EventHandler
 from plugins.hospital.tables import pending, stay_entries, stays
+from ports.sql import in_list
 from ports.storage import Transaction, prepared
 
 
@@ -65,16 +66,24 @@ async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> se
     return {r.stay_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
 
 
+_CURRENT_STAYS = {  # built once per dialect, kept prepared: the relay runs it for every batch
+    dialect: prepared(
+        select(stays.c.id, stays.c.pinfl, stays.c.facility, stays.c.admitted_at, stays.c.discharged_at)
+        .where(in_list(stays.c.pinfl, "pinfls", dialect),
+               stays.c.admitted_at <= bindparam("last"),
+               stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= bindparam("first")))
+        .order_by(stays.c.admitted_at.desc()))
+    for dialect in ("postgresql", "sqlite")
+}
+
+
 async def _current_stays(tx: Transaction, events: list[EntryRecorded]) -> dict[UUID, UUID]:
     """:func:`_current_stay` for many entries that name no stay, in one query: entry id -> stay."""
     if not events:
         return {}
     first, last = min(e.performed_at for e in events), max(e.performed_at for e in events)
-    rows = (await tx.execute(
-        select(stays.c.id, stays.c.pinfl, stays.c.facility, stays.c.admitted_at, stays.c.discharged_at)
-        .where(stays.c.pinfl.in_(sorted({e.patient for e in events})), stays.c.admitted_at <= last,
-               stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= first))
-        .order_by(stays.c.admitted_at.desc()))).all()
+    rows = (await tx.execute(_CURRENT_STAYS[tx.dialect], {
+        "pinfls": sorted({e.patient for e in events}), "first": first, "last": last})).all()
     found = {}
     for e in events:
         at = e.performed_at

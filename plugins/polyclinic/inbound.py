@@ -17,6 +17,7 @@ from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Even
 from host.pluginapi import EventHandler
 from plugins.polyclinic import referrals
 from plugins.polyclinic.tables import visit_entries, visits
+from ports.sql import in_list
 from ports.storage import Transaction, prepared
 
 ENTRY_EVENTS = (EntryRecorded.event_type(), EntryCorrected.event_type())
@@ -56,16 +57,24 @@ async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> se
     return {r.visit_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
 
 
+_OPEN_VISITS = {  # built once per dialect, kept prepared: the relay runs it for every batch
+    dialect: prepared(
+        select(visits.c.id, visits.c.pinfl, visits.c.facility, visits.c.opened_at, visits.c.closed_at)
+        .where(in_list(visits.c.pinfl, "pinfls", dialect),
+               visits.c.opened_at <= bindparam("last"),
+               visits.c.closed_at.is_(None) | (visits.c.closed_at >= bindparam("first")))
+        .order_by(visits.c.opened_at.desc()))
+    for dialect in ("postgresql", "sqlite")
+}
+
+
 async def _open_visits(tx: Transaction, events: list[EntryRecorded]) -> dict[UUID, UUID]:
     """:func:`_open_visit` for many entries that name no visit, in one query: entry id -> visit."""
     if not events:
         return {}
     first, last = min(e.occurred_at for e in events), max(e.occurred_at for e in events)
-    rows = (await tx.execute(
-        select(visits.c.id, visits.c.pinfl, visits.c.facility, visits.c.opened_at, visits.c.closed_at)
-        .where(visits.c.pinfl.in_(sorted({e.patient for e in events})), visits.c.opened_at <= last,
-               visits.c.closed_at.is_(None) | (visits.c.closed_at >= first))
-        .order_by(visits.c.opened_at.desc()))).all()
+    rows = (await tx.execute(_OPEN_VISITS[tx.dialect], {
+        "pinfls": sorted({e.patient for e in events}), "first": first, "last": last})).all()
     found = {}
     for e in events:
         at = e.occurred_at

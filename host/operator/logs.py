@@ -4,12 +4,22 @@ records for the same request, so a log line and its audit entry can be joined.""
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
+import uuid
 from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("shifo_request_id", default="")
 _SKIP = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def request_id_of(scope: Any) -> str:
+    """The request's id: a sane one the caller sent in ``X-Request-Id``, else a new one."""
+    sent = dict(scope["headers"]).get(b"x-request-id", b"")
+    rid = sent.decode("ascii", "replace") if 0 < len(sent) <= 64 and sent.isascii() else ""
+    return rid if rid.replace("-", "").isalnum() else uuid.uuid4().hex
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _SKIP and k not in line})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return msgspec.json.encode(line, enc_hook=str).decode()
 
 
 def configure(level: int = logging.INFO) -> None:

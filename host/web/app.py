@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import gc
-import uuid
 from typing import Any
 
 from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ConfigurationError
 from host.fhir import web as fhir_web
@@ -49,7 +46,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         guards=[guard],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
-        middleware=[request_id_middleware, operator_metrics.middleware, body_guard],
+        middleware=[operator_metrics.middleware, body_guard],  # the first gives the request its id
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",
@@ -114,26 +111,3 @@ def provide_context(request: Request[Any, Any, Any]) -> Context:
         principal=state.get("principal"), facility=state.get("facility"), storage=runtime.storage,
         services=runtime.services, request_id=state.get("request_id", ""),
         client=request.client.host if request.client else "")
-
-
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give every request an id (or keep a sane one the caller sent) and echo it in the answer."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        sent = dict(scope["headers"]).get(b"x-request-id", b"")
-        rid = sent.decode("ascii", "replace") if 0 < len(sent) <= 64 and sent.isascii() else ""
-        rid = rid if rid.replace("-", "").isalnum() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
-            await send(message)
-
-        await app(scope, receive, send_with_id)
-
-    return middleware

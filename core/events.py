@@ -11,6 +11,7 @@ Adding a field with a default is a compatible change; renaming or retyping one b
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -52,11 +53,19 @@ def encode_event(event: Event) -> bytes:
 
 
 def decode_event(event_type: str, payload: bytes) -> Event:
-    """Decode a stored event; an unknown type is an error, not a silent drop."""
-    cls = catalogue().get(event_type)
-    if cls is None:
-        raise LookupError(f"unknown event type {event_type!r}")
-    return msgspec.json.decode(payload, type=cls)
+    """Decode a stored event; an unknown type is an error, not a silent drop. The catalogue is
+    walked again only for a type not seen before (one defined since), not for every event."""
+    decoder = _DECODERS.get(event_type)
+    if decoder is None:
+        cls = catalogue().get(event_type)
+        if cls is None:
+            raise LookupError(f"unknown event type {event_type!r}")
+        decoder = _DECODERS[event_type] = msgspec.json.Decoder(cls)
+    event: Event = decoder.decode(payload)
+    return event
+
+
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {}
 
 
 # --- the electronic medical card -------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""How a claimed batch of events reaches the modules' handlers (the relay decides when).
+
+Usually every consumer takes the batch in the claim's own transaction, which also records each
+(consumer, event id) so a re-delivered event is never applied twice, and marks the batch
+delivered: one commit per batch. If a handler raises, all of it rolls back and the batch is
+delivered again consumer by consumer, each in a transaction of its own, and one event at a time
+for a consumer whose batch failed, so a failure stays with its consumer and event. A delivery that
+keeps failing is retried with exponential backoff and parked after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from core.clock import utcnow
+from core.events import Event
+from host.pluginapi import EventHandler
+from ports.storage import Storage, Transaction
+
+log = logging.getLogger("shifo.relay")
+MAX_BACKOFF_SECONDS = 3600.0
+Batch = list[tuple[int, Event]]  # (outbox seq, event) in commit order
+
+
+class Refused(Exception):
+    """A handler failed while every consumer shared the claim's transaction."""
+
+
+def offered(handler: EventHandler, event: Event) -> bool:
+    return event.event_type() in handler.event_types and (handler.accepts is None or handler.accepts(event))
+
+
+class Deliveries:
+    def __init__(self, storage: Storage, consumers: dict[str, EventHandler], *, max_attempts: int,
+                 backoff_seconds: float) -> None:
+        self.storage, self.consumers = storage, consumers
+        self.max_attempts, self.backoff_seconds = max_attempts, backoff_seconds
+
+    async def all_in(self, batch: Batch, tx: Transaction) -> None:
+        """Every consumer's events of the batch in ``tx`` (the claim's); raises Refused if one fails."""
+        mine = [(h, [e for _, e in batch if offered(h, e)]) for h in self.consumers.values()]
+        fresh = await tx.fresh_deliveries([(h.consumer, e.id) for h, events in mine for e in events])
+        for handler, events in mine:
+            new = [e for e in events if (handler.consumer, e.id) in fresh]
+            if not new:
+                continue
+            try:
+                if handler.handle_batch is not None:
+                    await handler.handle_batch(new, tx)
+                else:
+                    for event in new:
+                        await handler.handle(event, tx)
+            except Exception as exc:
+                log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
+                         handler.consumer, len(batch))
+                raise Refused from exc
+
+    async def by_consumer(self, batch: Batch) -> None:
+        """Each consumer its events of the batch in a transaction of its own; if that fails, one
+        event per transaction, so only the failing event is retried and parked."""
+        for handler in self.consumers.values():
+            mine = [(seq, e) for seq, e in batch if offered(handler, e)]
+            if len(mine) > 1 and await self._together(mine, handler):
+                continue
+            for seq, event in mine:
+                await self.one(seq, event, handler, attempts=0, retry=False)
+
+    async def retry_due(self, limit: int) -> None:
+        now = utcnow()
+        for failure, event in await self.storage.outbox.due_failures(now, limit):
+            handler = self.consumers.get(failure.consumer)
+            if handler is None or not offered(handler, event):
+                await self.storage.outbox.record_failure(
+                    failure.seq, failure.consumer, "no handler of this consumer takes this event now",
+                    now, park=True)
+                continue
+            await self.one(failure.seq, event, handler, failure.attempts, retry=True)
+
+    async def _together(self, events: Batch, handler: EventHandler) -> bool:
+        try:
+            async with self.storage.transaction() as tx:
+                fresh = await tx.first_deliveries(handler.consumer, [e.id for _, e in events])
+                new = [event for _, event in events if event.id in fresh]
+                if handler.handle_batch is not None and new:
+                    await handler.handle_batch(new, tx)
+                else:
+                    for event in new:
+                        await handler.handle(event, tx)
+        except Exception:
+            log.info("consumer %s failed within a batch of %d: delivering one by one",
+                     handler.consumer, len(events))
+            return False
+        return True
+
+    async def one(self, seq: int, event: Event, handler: EventHandler, attempts: int, retry: bool) -> None:
+        try:
+            async with self.storage.transaction() as tx:
+                if await tx.first_delivery(handler.consumer, event.id):
+                    await handler.handle(event, tx)
+        except Exception as exc:
+            tried = attempts + 1
+            park = tried >= self.max_attempts
+            delay = min(self.backoff_seconds * 2 ** min(tried - 1, 32), MAX_BACKOFF_SECONDS)
+            log.warning("consumer %s failed on %s (%s, attempt %d)%s", handler.consumer,
+                        event.event_type(), event.id, tried, ", parked" if park else "")
+            await self.storage.outbox.record_failure(
+                seq, handler.consumer, f"{type(exc).__name__}: {exc}",
+                utcnow() + timedelta(seconds=delay), park)
+            return
+        if retry:
+            await self.storage.outbox.clear_failure(seq, handler.consumer)

@@ -15,6 +15,7 @@ A connection that failed or lost track of its transaction is thrown away, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,7 +63,8 @@ class HeldConnections:
             held = self._idle.pop()
             if held.loop is loop and not held.driver.is_closed():
                 return held
-            held.driver.terminate()  # another event loop's, or closed by the server: drop it
+            with contextlib.suppress(Exception):  # another event loop's, or closed: drop it
+                held.driver.terminate()
         return None
 
     @asynccontextmanager

@@ -31,6 +31,15 @@ def offered(handler: EventHandler, event: Event) -> bool:
     return event.event_type() in handler.event_types and (handler.accepts is None or handler.accepts(event))
 
 
+async def _apply(handler: EventHandler, new: list[Event], tx: Transaction) -> None:
+    """The consumer's new events, in commit order: at once if it takes batches."""
+    if handler.handle_batch is not None:
+        await handler.handle_batch(new, tx)
+    else:
+        for event in new:
+            await handler.handle(event, tx)
+
+
 class Deliveries:
     def __init__(self, storage: Storage, consumers: dict[str, EventHandler], *, max_attempts: int,
                  backoff_seconds: float) -> None:
@@ -46,11 +55,7 @@ class Deliveries:
             if not new:
                 continue
             try:
-                if handler.handle_batch is not None:
-                    await handler.handle_batch(new, tx)
-                else:
-                    for event in new:
-                        await handler.handle(event, tx)
+                await _apply(handler, new, tx)
             except Exception as exc:
                 log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
                          handler.consumer, len(batch))
@@ -82,11 +87,8 @@ class Deliveries:
             async with self.storage.transaction() as tx:
                 fresh = await tx.first_deliveries(handler.consumer, [e.id for _, e in events])
                 new = [event for _, event in events if event.id in fresh]
-                if handler.handle_batch is not None and new:
-                    await handler.handle_batch(new, tx)
-                else:
-                    for event in new:
-                        await handler.handle(event, tx)
+                if new:
+                    await _apply(handler, new, tx)
         except Exception:
             log.info("consumer %s failed within a batch of %d: delivering one by one",
                      handler.consumer, len(events))

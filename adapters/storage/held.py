@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.storage.plans import Plan, Runner
+from adapters.storage.transaction import SqlTransaction
 
 log = logging.getLogger("shifo.storage")
 
@@ -67,30 +68,10 @@ class HeldConnections:
                 held.driver.terminate()
         return None
 
-    @asynccontextmanager
-    async def unit(self, *, readonly: bool) -> AsyncIterator[Held]:
-        """A held connection inside a transaction (``readonly``: in autocommit) for one unit.
-        An error rolls it back and keeps the connection; a cancellation throws it away, since a
-        statement may still be running on it."""
-        async with self._slots:
-            held = self._take() or await self._open()
-            reusable = False
-            try:
-                if not readonly:
-                    await held.driver.execute("BEGIN")
-                try:
-                    yield held
-                except Exception:
-                    reusable = await self._rolled_back(held, readonly)
-                    raise
-                if not readonly:
-                    await held.driver.execute("COMMIT")
-                reusable = _idle_now(held)
-            finally:
-                if reusable:
-                    self._idle.append(held)
-                else:
-                    await self._discard(held)
+    def unit(self, *, readonly: bool, committed: Callable[[int], None]) -> Unit:
+        """A unit of work on a held connection: a transaction (``readonly``: autocommit, no
+        BEGIN/COMMIT). ``committed`` is told how many events it published once it committed."""
+        return Unit(self, readonly, committed)
 
     @staticmethod
     async def _rolled_back(held: Held, readonly: bool) -> bool:
@@ -113,3 +94,57 @@ class HeldConnections:
         idle, self._idle = self._idle, []
         for held in idle:
             await held.conn.close()
+
+
+class Unit:
+    """One unit of work. A class, not a generator-based context manager: it runs twice per
+    request, and each layer of ``asynccontextmanager`` cost more than the checks it wraps.
+    An error rolls the transaction back and keeps the connection; a cancellation throws it away,
+    since a statement may still be running on it."""
+
+    __slots__ = ("committed", "held", "pool", "readonly", "tx")
+
+    def __init__(self, pool: HeldConnections, readonly: bool, committed: Callable[[int], None]) -> None:
+        self.pool, self.readonly, self.committed = pool, readonly, committed
+
+    async def __aenter__(self) -> SqlTransaction:
+        pool = self.pool
+        await pool._slots.acquire()
+        try:
+            held = pool._take() or await pool._open()
+        except BaseException:
+            pool._slots.release()
+            raise
+        if not self.readonly:
+            try:
+                await held.driver.execute("BEGIN")
+            except BaseException:
+                await self._give_back(held, reusable=False)
+                raise
+        self.held = held
+        self.tx = SqlTransaction(held.conn, held.runner)
+        return self.tx
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        held, reusable = self.held, False
+        try:
+            if kind is None:
+                if not self.readonly:
+                    await held.driver.execute("COMMIT")
+                reusable = _idle_now(held)
+            elif issubclass(kind, Exception):
+                reusable = await self.pool._rolled_back(held, self.readonly)
+        finally:
+            await self._give_back(held, reusable)
+        if kind is None:
+            self.committed(self.tx.published)
+
+    async def _give_back(self, held: Held, reusable: bool) -> None:
+        try:
+            if reusable:
+                self.pool._idle.append(held)
+            else:
+                await self.pool._discard(held)
+        finally:
+            self.pool._slots.release()

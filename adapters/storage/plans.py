@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 _MISSING = object()
+_NO_ROWS = SimpleResultMetaData(())  # what an INSERT/UPDATE/DELETE without RETURNING answers
 Processor = Callable[[Any], Any] | None
 
 
@@ -105,7 +106,7 @@ class Runner:
         try:
             if plan.meta is None:
                 status = await driver.execute(plan.sql, *args)
-                done: Any = IteratorResult(SimpleResultMetaData(()), iter(()))
+                done: Any = IteratorResult(_NO_ROWS, iter(()))
                 done.rowcount = _rowcount(status)
                 return done
             records = await driver.fetch(plan.sql, *args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,21 +31,21 @@ class SqlStorage:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @asynccontextmanager
-    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[SqlTransaction]:
+    def transaction(self, *, readonly: bool = False) -> AbstractAsyncContextManager[SqlTransaction]:
         if self._held is not None:
             # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
             # needs no BEGIN/COMMIT round trips: one statement, one round trip
-            async with self._held.unit(readonly=readonly) as held:
-                tx = SqlTransaction(held.conn, held.runner)
+            return self._held.unit(readonly=readonly, committed=self._published)
+        return self._sqlite_unit(readonly)
+
+    @asynccontextmanager
+    async def _sqlite_unit(self, readonly: bool) -> AsyncIterator[SqlTransaction]:
+        async with self.engine.connect() as conn:
+            if readonly:  # SQLite: a reader must not queue behind the writer
+                conn = await conn.execution_options(sqlite_begin="DEFERRED")
+            async with conn.begin():
+                tx = SqlTransaction(conn)
                 yield tx
-        else:
-            async with self.engine.connect() as conn:
-                if readonly:  # SQLite: a reader must not queue behind the writer
-                    conn = await conn.execution_options(sqlite_begin="DEFERRED")
-                async with conn.begin():
-                    tx = SqlTransaction(conn)
-                    yield tx
         self._published(tx.published)
 
     def _published(self, events: int) -> None:

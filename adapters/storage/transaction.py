@@ -39,11 +39,13 @@ class SqlTransaction:
         return self.conn.dialect.name
 
     async def execute(self, statement: Any, params: Params = None) -> Any:
-        if self.runner is not None and is_prepared(statement) and not isinstance(params, Sequence):
+        runner = self.runner
+        # a dict (or nothing): a list of rows is an executemany, which SQLAlchemy runs
+        if runner is not None and (params is None or type(params) is dict) and is_prepared(statement):
             values = params or {}
-            plan = self.runner.plan(statement, values)
+            plan = runner.plan(statement, values)
             if plan is not None:
-                return await self.runner.run(plan, values)
+                return await runner.run(plan, values)
         return await self.conn.execute(statement, params)
 
     async def publish(self, event: Event) -> None:

@@ -20,10 +20,9 @@ from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-from host.web import accounts, auth, health, problems
+from host.web import accounts, auth, guard, health, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
-from host.web.guard import guard
 
 API = "/api/v1"
 
@@ -43,10 +42,10 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
     app = Litestar(
         route_handlers=[health.health, health.ready, operator_metrics.metrics, auth.router, accounts.router,
                         operator_web.router, *routers],
-        guards=[guard],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
-        middleware=[operator_metrics.middleware, body_guard],  # the first gives the request its id
+        # the first gives the request its id; the guard admits the caller before the body is read
+        middleware=[operator_metrics.middleware, guard.middleware, body_guard],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",

@@ -44,8 +44,8 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
                         operator_web.router, *routers],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
-        # the first gives the request its id; the guard admits the caller before the body is read
-        middleware=[operator_metrics.middleware, guard.middleware, body_guard],
+        before_request=guard.before_request,  # admits the caller before the body is read
+        middleware=[operator_metrics.middleware, body_guard],  # the first gives the request its id
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",
@@ -84,7 +84,8 @@ def patient_router(runtime: Runtime) -> Router:
 
 
 def check_routes(app: Litestar) -> None:
-    """Deny by default: refuse to start if any route declares no permission."""
+    """Deny by default: refuse to start if any route declares no permission, or replaces the
+    guard with a before-request hook of its own (Litestar keeps only the nearest one)."""
     missing = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path.startswith("/schema"):
@@ -92,6 +93,9 @@ def check_routes(app: Litestar) -> None:
         for handler in route.route_handlers:
             if handler.http_methods == {"OPTIONS"}:  # Litestar's automatic OPTIONS answer
                 continue
+            if handler.resolve_before_request() is not guard.before_request:
+                raise ConfigurationError(f"{route.path} sets its own before_request hook, which would "
+                                         "replace the host's guard: remove it")
             perm = handler.opt.get("permission")
             if perm != "public" and not isinstance(perm, Permission):
                 missing.append(f"{'/'.join(sorted(handler.http_methods))} {route.path}")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.principals import Principal
 from host import audit
@@ -43,17 +42,12 @@ def _unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail, headers={"WWW-Authenticate": 'Bearer realm="shifo"'})
 
 
-def middleware(app: ASGIApp) -> ASGIApp:
-    """Run :func:`guard` before every HTTP route, as the app's middleware: a Litestar guard would
-    do the same, but Litestar copies the route handler for each call, which cost more than the
-    check itself. It runs before the handler reads the body, as a guard would."""
-
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            await guard(ASGIConnection(scope, receive, send), scope["route_handler"])
-        await app(scope, receive, send)
-
-    return guarded
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """:func:`guard` as the app's before-request hook. A Litestar guard would do the same, but
+    Litestar copies the route handler for each guard call, which cost more than the check. The
+    hook runs inside the route, before the body is read and dependencies are built, so a refusal
+    is answered like any other error; ``app.check_routes`` refuses a route that replaces it."""
+    await guard(request, request.route_handler)
 
 
 async def guard(connection: Connection, handler: BaseRouteHandler) -> None:

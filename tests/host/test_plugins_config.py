@@ -71,10 +71,20 @@ def guarded() -> dict[str, str]:
     return {"open": "to readers"}
 
 
+async def let_everyone_in(request: object) -> None:
+    return None
+
+
+@get("/hooked", sync_to_thread=False, opt=requires("probe.thing", "read"), before_request=let_everyone_in)
+def hooked() -> dict[str, str]:
+    return {"open": "past the guard"}
+
+
 READ = Action(object="probe.thing", action="read")
 
 BAD_PLUGINS = {
     "route without permission": (probe(routes=[guarded, naked], actions=[READ]), "/api/v1/probe/naked"),
+    "route replacing the guard": (probe(routes=[guarded, hooked], actions=[READ]), "/api/v1/probe/hooked"),
     "grant to a non-clinical role": (
         probe(actions=[READ], rules=[PolicyRule(role="registrar", object="probe.thing", action="read")]),
         "registrar"),

@@ -21,7 +21,6 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
-_MISSING = object()
 _NO_ROWS = SimpleResultMetaData(())  # what an INSERT/UPDATE/DELETE without RETURNING answers
 Processor = Callable[[Any], Any] | None
 

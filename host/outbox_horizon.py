@@ -50,8 +50,9 @@ class _Hole:
 
 
 class Horizon:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, patients: bool = True) -> None:
         self.storage = storage
+        self._patients = patients  # the relay's horizon needs only the seq
         self.settled = -1  # every row with seq <= settled that will ever commit is visible; -1: unread
         self.floor = -1  # patients' rows above the floor are remembered in _last
         self._last: dict[str, int] = {}
@@ -106,7 +107,19 @@ class Horizon:
             self._read_at = began  # only a read that completed can stand in for the next ones
             return self.settled
 
-    async def _advance(self, began: float) -> None:
+    async def catch_up(self) -> int:
+        """The horizon, read now and again until a read settles less than a full scan (the
+        relay's floor, :mod:`host.relay`: it reads on its own timer, not on notifications)."""
+        loop = self._loop = self._loop or asyncio.get_running_loop()
+        async with self._lock:
+            before = None
+            while self.settled != before:  # stopped at a hole, or at the top
+                before = self.settled
+                if await self._advance(loop.time()) < SCAN:
+                    break
+            return self.settled
+
+    async def _advance(self, began: float) -> int:
         async with self.storage.transaction(readonly=True) as tx:
             snapshot = None
             if tx.dialect == "postgresql":  # taken before the rows: see the module docstring
@@ -118,6 +131,7 @@ class Horizon:
             rows = (await tx.execute(select(o.seq, o.patient).where(o.seq > self.settled)
                                      .order_by(o.seq).limit(SCAN))).all()
         self._walk(rows, began, asyncio.get_running_loop().time(), snapshot)
+        return len(rows)
 
     def _walk(self, rows: Sequence[Any], began: float, now: float, snapshot: tuple[int, int] | None) -> None:
         """Settle rows up to the first hole that may still fill; note the holes above it too."""
@@ -132,7 +146,7 @@ class Horizon:
             expected = seq + 1
             if not blocked:
                 self.settled = seq
-                if row.patient:
+                if row.patient and self._patients:
                     self._remember(row.patient, seq)
         for filled in [h for h in self._holes if h <= self.settled]:  # their rows showed up
             del self._holes[filled]

@@ -7,6 +7,13 @@ processes). A pass claims batches of pending events until one comes back short a
 handler raised there, consumer by consumer. Parked deliveries are listed by ``shifo events
 failed`` and re-queued by ``events retry``.
 
+A pass claims only events above the relay's *floor*: every event at or below it is delivered. On
+the retry timer the relay reads the outbox horizon (:mod:`host.outbox_horizon`: no row at or
+below it can still commit), drains, and then raises the floor to that horizon, so a pass right
+after a commit never walks the delivered rows' dead index entries. Every ``FULL_SCAN_SECONDS`` a
+pass starts from the bottom instead: it finds events re-queued by ``shifo events retry`` in
+another process, and a row whose writer held its ``seq`` past the horizon's give-up time.
+
 Due retries run while the relay holds the outbox claim (before the batch writes anything), so two
 relays never retry the same delivery at once. A retried event reaches its consumer after later
 events of the same patient: ordering is per patient for deliveries that succeed first time.
@@ -19,11 +26,13 @@ import logging
 
 from core.errors import ConfigurationError
 from host.delivery import Batch, Deliveries, Refused
+from host.outbox_horizon import Horizon
 from host.pluginapi import EventHandler
 from ports.messaging import Messaging
 from ports.storage import Storage
 
 log = logging.getLogger("shifo.relay")
+FULL_SCAN_SECONDS = 10.0
 
 
 class Relay:
@@ -52,9 +61,16 @@ class Relay:
             consumers[handler.consumer] = handler
         self.deliveries = Deliveries(storage, consumers, max_attempts=max_attempts,
                                      backoff_seconds=backoff_seconds)
+        self._floor = -1  # every event with seq <= floor is delivered (see the module docstring)
+        self._horizon = Horizon(storage, patients=False)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def floor(self) -> int:
+        """Every event with ``seq`` at or below it is delivered; passes after a commit claim above it."""
+        return self._floor
 
     def wake(self) -> None:
         """Called after a commit; safe from another thread or event loop (then it is forwarded)."""
@@ -87,14 +103,19 @@ class Relay:
         # due retries are looked up on a timer, not on every commit's wake-up: the hot path
         # should cost one claim per batch of events, not an extra query per request
         retry_every = min(self.poll_seconds, self.backoff_seconds, 1.0)
-        next_retry = 0.0
+        next_retry = next_full = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
-                retries = loop.time() >= next_retry
-                if retries:
-                    next_retry = loop.time() + retry_every
-                await self.drain(retries=retries)
+                now = loop.time()
+                if now >= next_retry:
+                    next_retry = now + retry_every
+                    full = now >= next_full
+                    if full:
+                        next_full = now + FULL_SCAN_SECONDS
+                    await self._settle(full)
+                else:
+                    await self.drain(retries=False, after=self._floor)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be briefly away: keep the relay alive
@@ -111,14 +132,22 @@ class Relay:
                 # relay otherwise ran a claim and a transaction per consumer for every event
                 await asyncio.sleep(self.gather_seconds)
 
-    async def drain(self, *, retries: bool = True) -> int:
-        """Deliver due retries (``retries``), then everything pending now; returns events dispatched."""
+    async def _settle(self, full: bool) -> None:
+        """Due retries and a drain (from the bottom if ``full``), then the floor up to the horizon
+        read before it: every row at or below that horizon was visible to the drain."""
+        horizon = await self._horizon.catch_up()
+        await self.drain(retries=True, after=-1 if full else self._floor)
+        self._floor = max(self._floor, horizon)
+
+    async def drain(self, *, retries: bool = True, after: int = -1) -> int:
+        """Deliver due retries (``retries``), then everything pending now with ``seq > after``;
+        returns events dispatched."""
         total = 0
         together = True
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
             try:
-                async with self.storage.outbox.claim(self.batch) as claimed:
+                async with self.storage.outbox.claim(self.batch, after) as claimed:
                     if retries:  # before the batch writes anything, holding the claim
                         retries = False
                         await self.deliveries.retry_due(self.batch)

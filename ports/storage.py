@@ -86,8 +86,10 @@ class OutboxBatch(Protocol):
 
 
 class Outbox(Protocol):
-    def claim(self, limit: int) -> AbstractAsyncContextManager[OutboxBatch]:
-        """The oldest undelivered events in commit order, held so no other relay takes them."""
+    def claim(self, limit: int, after: int = -1) -> AbstractAsyncContextManager[OutboxBatch]:
+        """The oldest undelivered events with ``seq > after`` in commit order, held so no other
+        relay takes them. ``after`` lets a relay that knows every event up to it is delivered
+        skip what lies below (a storage may keep dead index entries of delivered rows there)."""
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool

@@ -30,6 +30,19 @@ async def db_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'shifo.db'}"
         return
+    async for url in _fresh_pg():
+        yield url
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database only, for tests of PostgreSQL's own behaviour (roles,
+    privileges, seqs that commit out of order). Skipped like ``db_url``'s PostgreSQL half."""
+    async for url in _fresh_pg():
+        yield url
+
+
+async def _fresh_pg() -> AsyncIterator[str]:
     name = f"shifo_t_{uuid.uuid4().hex[:12]}"
     admin = await _pg_admin()
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -27,6 +27,12 @@ from adapters.storage.plans import Plan, Runner
 from adapters.storage.transaction import SqlTransaction
 
 log = logging.getLogger("shifo.storage")
+_BEGIN = "BEGIN"
+#: For work the outbox replays if it is lost: a database crash can lose such a commit only
+#: whole and only with the commits after it, never a part of it, and then the events it
+#: delivered are still pending and the relay delivers them again. Sent with BEGIN in one
+#: round trip (the simple query protocol takes several statements).
+_BEGIN_REPLAYABLE = "BEGIN; SET LOCAL synchronous_commit TO off"
 
 
 class Held:
@@ -68,10 +74,11 @@ class HeldConnections:
                 held.driver.terminate()
         return None
 
-    def unit(self, *, readonly: bool, committed: Callable[[int], None]) -> Unit:
+    def unit(self, *, readonly: bool, committed: Callable[[int], None], durable: bool = True) -> Unit:
         """A unit of work on a held connection: a transaction (``readonly``: autocommit, no
-        BEGIN/COMMIT). ``committed`` is told how many events it published once it committed."""
-        return Unit(self, readonly, committed)
+        BEGIN/COMMIT). ``committed`` is told how many events it published once it committed.
+        ``durable=False``: the commit does not wait for the WAL flush (see ``_BEGIN_REPLAYABLE``)."""
+        return Unit(self, readonly, committed, _BEGIN if durable else _BEGIN_REPLAYABLE)
 
     @staticmethod
     async def _rolled_back(held: Held, readonly: bool) -> bool:
@@ -102,10 +109,11 @@ class Unit:
     An error rolls the transaction back and keeps the connection; a cancellation throws it away,
     since a statement may still be running on it."""
 
-    __slots__ = ("committed", "held", "pool", "readonly", "tx")
+    __slots__ = ("begin", "committed", "held", "pool", "readonly", "tx")
 
-    def __init__(self, pool: HeldConnections, readonly: bool, committed: Callable[[int], None]) -> None:
-        self.pool, self.readonly, self.committed = pool, readonly, committed
+    def __init__(self, pool: HeldConnections, readonly: bool, committed: Callable[[int], None],
+                 begin: str) -> None:
+        self.pool, self.readonly, self.committed, self.begin = pool, readonly, committed, begin
 
     async def __aenter__(self) -> SqlTransaction:
         pool = self.pool
@@ -117,7 +125,7 @@ class Unit:
             raise
         if not self.readonly:
             try:
-                await held.driver.execute("BEGIN")
+                await held.driver.execute(self.begin)
             except BaseException:
                 await self._give_back(held, reusable=False)
                 raise

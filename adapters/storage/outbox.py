@@ -4,7 +4,10 @@ Ordering: one relay at a time holds the claim (PostgreSQL: a transaction-scoped 
 a second relay waits for, so several host processes can relay safely and none leaves fresh events to
 its poll; SQLite: one process, an asyncio lock) and delivers the batch in ``seq`` order, which is
 commit order for the writes of one patient. Delivered rows are kept; the pending index covers only
-undelivered ones, so claiming stays cheap as the table grows.
+undelivered ones. On PostgreSQL each delivery leaves a dead entry at the low end of that index
+until VACUUM removes it, and a scan from the start walks them all (hundreds of pages after a few
+hundred thousand events): so the relay claims ``after`` a floor below which it knows everything
+is delivered (:mod:`host.relay`), and the scan starts there.
 
 A row this process cannot decode (a type it does not know, e.g. mid rolling upgrade) must not block
 the rows behind it: it is set aside as a parked failure of the pseudo-consumer :data:`RELAY`, and
@@ -32,8 +35,8 @@ _RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO"
 RELAY = "shifo.relay"  # the consumer named on events no handler could even be offered
 _CLAIM_LOCK = prepared(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
 _PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
-                    .where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.seq)
-                    .limit(bindparam("n")))
+                    .where(outbox.c.delivered_at.is_(None), outbox.c.seq > bindparam("after"))
+                    .order_by(outbox.c.seq).limit(bindparam("n")))
 _MARK = prepared(update(outbox).where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
                  .values(delivered_at=bindparam("now")))
 #: The storage's unit of work (``SqlStorage.transaction``): every connection comes from there.
@@ -104,17 +107,19 @@ class SqlOutbox:
         self._local = asyncio.Lock()
 
     @asynccontextmanager
-    async def claim(self, limit: int) -> AsyncIterator[SqlOutboxBatch]:
+    async def claim(self, limit: int, after: int = -1) -> AsyncIterator[SqlOutboxBatch]:
         if self.dialect == "postgresql":
-            async with self._units() as tx:
+            # the batch's commit need not wait for the disk: if a crash loses it, its events
+            # are still pending and are delivered again (handlers are idempotent by event id)
+            async with self._units(durable=False) as tx:
                 # wait for another process's relay to finish its batch, then read what is left
                 await tx.execute(_CLAIM_LOCK)
-                rows = (await tx.execute(_PENDING, {"n": limit})).all()
+                rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
                 yield SqlOutboxBatch(rows, tx, self._units)
             return
         async with self._local:
             async with self._units(readonly=True) as tx:  # must not queue behind writers
-                rows = (await tx.execute(_PENDING, {"n": limit})).all()
+                rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
             yield SqlOutboxBatch(rows, None, self._units)
 
     async def record_failure(

@@ -17,6 +17,7 @@ from sqlalchemy.schema import CreateTable
 from adapters.storage.engine import make_engine
 from adapters.storage.store import SqlStorage
 from ports.storage import prepared
+from tests.host.test_outbox_relay import migrated
 
 marks = Table("test_units_marks", MetaData(), Column("id", String(36), primary_key=True),
               Column("n", Integer, nullable=False))
@@ -104,3 +105,16 @@ async def test_a_read_only_unit_sends_no_begin_and_a_write_unit_is_one_transacti
     async with storage.transaction() as tx:
         first, second = (await tx.execute(now)).scalar_one(), (await tx.execute(now)).scalar_one()
     assert first == second
+
+
+@pytest.mark.postgres
+async def test_only_the_relays_batch_commits_without_waiting_for_the_disk(pg_url: str) -> None:
+    """A lost relay batch is delivered again; a request's commit must be on disk when it answers."""
+    show = text("SHOW synchronous_commit")
+    async with migrated(pg_url) as store:
+        async with store.transaction() as tx:
+            assert (await tx.execute(show)).scalar_one() == "on"
+        async with store.outbox.claim(10) as claimed, claimed.transaction() as tx:
+            assert (await tx.execute(show)).scalar_one() == "off"
+        async with store.transaction() as tx:  # the setting was the batch's own (SET LOCAL)
+            assert (await tx.execute(show)).scalar_one() == "on"

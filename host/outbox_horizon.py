@@ -24,9 +24,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, LargeBinary, String, column, func, select, table, text
+from sqlalchemy import BigInteger, LargeBinary, String, bindparam, column, func, select, table, text
 
-from ports.storage import Storage
+from ports.storage import Storage, prepared
 
 log = logging.getLogger("shifo.patient.stream")
 POLL_SECONDS = 1.0  # for commits of other processes
@@ -39,6 +39,24 @@ MAX_PATIENTS = 100_000  # patients remembered; beyond that streams query once to
 #: The outbox's columns live readers use (the host's migration branch owns the table).
 OUTBOX = table("shifo_outbox", column("seq", BigInteger), column("event_type", String),
                column("patient", String), column("payload", LargeBinary))
+
+
+def _edges() -> Any:
+    """The rows after ``settled`` (at most ``scan``) that border a gap, or start or end the run,
+    each with the number of rows read: :meth:`Horizon._walk` settles the same seqs from these as
+    from every row, and a reader that needs no patients (the relay) fetches a few rows, not all."""
+    o = OUTBOX.c
+    run = select(o.seq).where(o.seq > bindparam("settled", type_=BigInteger)).order_by(o.seq) \
+        .limit(bindparam("scan")).subquery("run")
+    prev, nxt = func.lag(run.c.seq).over(order_by=run.c.seq), func.lead(run.c.seq).over(order_by=run.c.seq)
+    marked = select(run.c.seq, prev.label("prev"), nxt.label("next"), func.count().over().label("rows")) \
+        .subquery("marked")
+    m = marked.c
+    return prepared(select(m.seq, m.rows).where(
+        m.prev.is_(None) | m.next.is_(None) | (m.prev != m.seq - 1) | (m.next != m.seq + 1)).order_by(m.seq))
+
+
+_EDGES = _edges()
 _SNAPSHOT = text("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
                  "FROM pg_current_snapshot() AS s")
 
@@ -128,10 +146,15 @@ class Horizon:
             if self.settled < 0:
                 top = int((await tx.execute(select(func.max(o.seq)))).scalar() or 0)
                 self.settled = self.floor = top if snapshot is None else max(top - TAIL, 0)
-            rows = (await tx.execute(select(o.seq, o.patient).where(o.seq > self.settled)
-                                     .order_by(o.seq).limit(SCAN))).all()
+            if self._patients:
+                rows = (await tx.execute(select(o.seq, o.patient).where(o.seq > self.settled)
+                                         .order_by(o.seq).limit(SCAN))).all()
+                read = len(rows)
+            else:
+                rows = (await tx.execute(_EDGES, {"settled": self.settled, "scan": SCAN})).all()
+                read = int(rows[0].rows) if rows else 0
         self._walk(rows, began, asyncio.get_running_loop().time(), snapshot)
-        return len(rows)
+        return read
 
     def _walk(self, rows: Sequence[Any], began: float, now: float, snapshot: tuple[int, int] | None) -> None:
         """Settle rows up to the first hole that may still fill; note the holes above it too."""
@@ -146,7 +169,7 @@ class Horizon:
             expected = seq + 1
             if not blocked:
                 self.settled = seq
-                if row.patient and self._patients:
+                if self._patients and row.patient:
                     self._remember(row.patient, seq)
         for filled in [h for h in self._holes if h <= self.settled]:  # their rows showed up
             del self._holes[filled]

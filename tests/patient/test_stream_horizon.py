@@ -8,6 +8,7 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import msgspec
+import pytest
 
 from core.clock import utcnow
 from core.events import CriticalLabValue, EntryRecorded, PrescriptionCancelled, PrescriptionDispensed
@@ -117,3 +118,34 @@ async def test_the_feed_shows_status_changes_and_keeps_staff_ids_and_other_event
     assert dispensed["prescription_id"] == str(rx) and dispensed["items"][0]["remaining"] == 10
     assert cancelled["status"] == "cancelled" and cancelled["reason"] == "duplicate"
     assert str(staff) not in items[0].data + items[1].data  # who dispensed or cancelled stays inside
+
+
+async def test_the_relays_horizon_reads_only_gap_edges_yet_stops_at_the_same_seqs(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's horizon (no patients) reads the rows bordering gaps, not every row: it must
+    settle exactly where the stream's horizon does, across reads of ``SCAN`` rows and at holes."""
+    monkeypatch.setattr(outbox_horizon, "SCAN", 3)  # several reads to the top
+    async with opened(settings_for(db_url)) as rt:
+        relay, stream = Horizon(rt.storage, patients=False), Horizon(rt.storage)
+        for _ in range(8):
+            await (await begin(rt)).aclose()
+        top = await until_past(stream, 8)
+        assert await relay.catch_up() == top == 8
+        if rt.storage.dialect == "sqlite":
+            return
+        slow = await begin(rt)  # a hole at top + 1 while later rows commit
+        for _ in range(4):
+            await (await begin(rt)).aclose()
+        await rollback(await begin(rt))  # and a rolled-back seq above them
+        await (await begin(rt)).aclose()
+        await asyncio.sleep(outbox_horizon.HOLE_SECONDS)
+        assert await relay.catch_up() == top  # the writer in flight holds both back
+        await slow.aclose()
+        end = top + 7  # the rolled-back seq is passed once a later snapshot shows its writer gone
+
+        async def caught_up() -> int:
+            while (settled := await relay.catch_up()) < end:
+                await asyncio.sleep(0.05)
+            return settled
+
+        assert await asyncio.wait_for(caught_up(), 10) == end == await until_past(stream, end)

@@ -120,26 +120,28 @@ async def main(args: argparse.Namespace) -> int:
     conn = await asyncpg.connect(dsn)
     try:
         for rnd in range(args.rounds):
-            order = every[rnd % len(every):] + every[:rnd % len(every)]
-            for who in order:
-                counter = Counter(conn, who["outbox"], relay=who["env"].get("SHIFO_RUN_RELAY") != "0")
-                async with serving(who["app"], args.port, who["env"], log, args.workers) as (url, _):
-                    problems += [f"{who['name']}: {p}" for p in
-                                 await probe(url, token, seed.FACILITY, ids[0], counter, performed_at,
-                                                 args.entries)]
-                    for path in paths:
-                        for c in conns:
-                            r = await measured(wrk, url, path, c, warmup=args.warmup, duration=args.duration,
-                                               counter=counter, **wrk_args)
-                            r.update(round=rnd + 1, contender=who["name"], path=path, connections=c)
-                            runs.append(r)
-                            problems += [f"{who['name']} {path} c={c} round {rnd + 1}: {p}"
-                                         for p in r["problems"]]
-                            print(f"round {rnd + 1} {who['name']:<9} {path:<5} c={c:<3} {r['rps']:9.1f} req/s"
-                                  f"  p50 {r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:7.2f} ms"
-                                  f"  errors {r['errors']}  rows +{r['rows_added']}"
-                                  f"  relay lag {r['relay_pending_at_end']}", flush=True)
-                await counter.discard_pending()
+            probed: set[str] = set()
+            for n, (path, c) in enumerate((p, c) for p in paths for c in conns):
+                # the contenders take turns run by run, not round by round: a slow stretch of
+                # this shared machine then hits both sides of a comparison, not one
+                turn = (rnd + n) % len(every)
+                for who in every[turn:] + every[:turn]:
+                    counter = Counter(conn, who["outbox"], relay=who["env"].get("SHIFO_RUN_RELAY") != "0")
+                    async with serving(who["app"], args.port, who["env"], log, args.workers) as (url, _):
+                        if who["name"] not in probed:
+                            probed.add(who["name"])
+                            problems += [f"{who['name']}: {p}" for p in await probe(
+                                url, token, seed.FACILITY, ids[0], counter, performed_at, args.entries)]
+                        r = await measured(wrk, url, path, c, warmup=args.warmup, duration=args.duration,
+                                           counter=counter, **wrk_args)
+                    await counter.discard_pending()
+                    r.update(round=rnd + 1, contender=who["name"], path=path, connections=c)
+                    runs.append(r)
+                    problems += [f"{who['name']} {path} c={c} round {rnd + 1}: {p}" for p in r["problems"]]
+                    print(f"round {rnd + 1} {who['name']:<9} {path:<5} c={c:<3} {r['rps']:9.1f} req/s"
+                          f"  p50 {r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:7.2f} ms"
+                          f"  errors {r['errors']}  rows +{r['rows_added']}"
+                          f"  relay lag {r['relay_pending_at_end']}", flush=True)
     finally:
         await conn.close()
     summary = report.medians(runs)

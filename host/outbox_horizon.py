@@ -41,22 +41,22 @@ OUTBOX = table("shifo_outbox", column("seq", BigInteger), column("event_type", S
                column("patient", String), column("payload", LargeBinary))
 
 
-def _edges() -> Any:
-    """The rows after ``settled`` (at most ``scan``) that border a gap, or start or end the run,
-    each with the number of rows read: :meth:`Horizon._walk` settles the same seqs from these as
-    from every row, and a reader that needs no patients (the relay) fetches a few rows, not all."""
+def _runs() -> Any:
+    """The rows after ``settled`` (at most ``scan``) as runs of consecutive seqs: first, last and
+    the rows read. A reader that needs no patients (the relay) settles the same seqs from these as
+    from every row (:meth:`Horizon._walk`), and fetches a row per gap, not a row per event."""
     o = OUTBOX.c
     run = select(o.seq).where(o.seq > bindparam("settled", type_=BigInteger)).order_by(o.seq) \
         .limit(bindparam("scan")).subquery("run")
-    prev, nxt = func.lag(run.c.seq).over(order_by=run.c.seq), func.lead(run.c.seq).over(order_by=run.c.seq)
-    marked = select(run.c.seq, prev.label("prev"), nxt.label("next"), func.count().over().label("rows")) \
-        .subquery("marked")
-    m = marked.c
-    return prepared(select(m.seq, m.rows).where(
-        m.prev.is_(None) | m.next.is_(None) | (m.prev != m.seq - 1) | (m.next != m.seq + 1)).order_by(m.seq))
+    island = (run.c.seq - func.row_number().over(order_by=run.c.seq)).label("island")
+    grouped = select(run.c.seq, island).subquery("grouped")
+    g = grouped.c
+    return prepared(select(func.min(g.seq).label("seq"), func.max(g.seq).label("last"),
+                           func.sum(func.count()).over().label("rows"))
+                    .group_by(g.island).order_by(func.min(g.seq)))
 
 
-_EDGES = _edges()
+_RUNS = _runs()
 _SNAPSHOT = text("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
                  "FROM pg_current_snapshot() AS s")
 
@@ -151,13 +151,14 @@ class Horizon:
                                          .order_by(o.seq).limit(SCAN))).all()
                 read = len(rows)
             else:
-                rows = (await tx.execute(_EDGES, {"settled": self.settled, "scan": SCAN})).all()
+                rows = (await tx.execute(_RUNS, {"settled": self.settled, "scan": SCAN})).all()
                 read = int(rows[0].rows) if rows else 0
         self._walk(rows, began, asyncio.get_running_loop().time(), snapshot)
         return read
 
     def _walk(self, rows: Sequence[Any], began: float, now: float, snapshot: tuple[int, int] | None) -> None:
-        """Settle rows up to the first hole that may still fill; note the holes above it too."""
+        """Settle rows up to the first hole that may still fill; note the holes above it too. Rows
+        are single rows with their patient or, without patients, runs of seqs ``seq``..``last``."""
         expected, blocked = self.settled + 1, False
         for row in rows:
             seq = int(row.seq)
@@ -166,9 +167,9 @@ class Horizon:
                     self._holes.setdefault(missing, _Hole(now))
                 elif not self._gone(missing, began, now, snapshot):
                     blocked = True
-            expected = seq + 1
+            expected = (int(row.last) if not self._patients else seq) + 1
             if not blocked:
-                self.settled = seq
+                self.settled = expected - 1
                 if self._patients and row.patient:
                     self._remember(row.patient, seq)
         for filled in [h for h in self._holes if h <= self.settled]:  # their rows showed up

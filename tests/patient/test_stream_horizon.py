@@ -120,17 +120,19 @@ async def test_the_feed_shows_status_changes_and_keeps_staff_ids_and_other_event
     assert str(staff) not in items[0].data + items[1].data  # who dispensed or cancelled stays inside
 
 
-async def test_the_relays_horizon_reads_only_gap_edges_yet_stops_at_the_same_seqs(
+async def test_the_relays_horizon_reads_runs_of_seqs_yet_stops_at_the_same_seqs(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The relay's horizon (no patients) reads the rows bordering gaps, not every row: it must
-    settle exactly where the stream's horizon does, across reads of ``SCAN`` rows and at holes."""
+    """The relay's horizon (no patients) reads runs of consecutive seqs, not every row: it must
+    settle exactly where the stream's horizon does, across reads of ``SCAN`` rows and at holes,
+    and take no seq inside a run for a hole."""
     monkeypatch.setattr(outbox_horizon, "SCAN", 3)  # several reads to the top
     async with opened(settings_for(db_url)) as rt:
         relay, stream = Horizon(rt.storage, patients=False), Horizon(rt.storage)
         for _ in range(8):
             await (await begin(rt)).aclose()
         top = await until_past(stream, 8)
-        assert await relay.catch_up() == top == 8
+        assert await relay.catch_up() == top == 8  # at once: consecutive seqs are no holes
+        assert relay.poll_seconds == outbox_horizon.POLL_SECONDS
         if rt.storage.dialect == "sqlite":
             return
         slow = await begin(rt)  # a hole at top + 1 while later rows commit
@@ -140,6 +142,7 @@ async def test_the_relays_horizon_reads_only_gap_edges_yet_stops_at_the_same_seq
         await (await begin(rt)).aclose()
         await asyncio.sleep(outbox_horizon.HOLE_SECONDS)
         assert await relay.catch_up() == top  # the writer in flight holds both back
+        assert relay.poll_seconds == outbox_horizon.HOLE_SECONDS
         await slow.aclose()
         end = top + 7  # the rolled-back seq is passed once a later snapshot shows its writer gone
 
@@ -149,3 +152,4 @@ async def test_the_relays_horizon_reads_only_gap_edges_yet_stops_at_the_same_seq
             return settled
 
         assert await asyncio.wait_for(caught_up(), 10) == end == await until_past(stream, end)
+        assert relay.poll_seconds == outbox_horizon.POLL_SECONDS

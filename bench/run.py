@@ -121,7 +121,7 @@ async def main(args: argparse.Namespace) -> int:
     try:
         for rnd in range(args.rounds):
             probed: set[str] = set()
-            for n, (path, c) in enumerate((p, c) for p in paths for c in conns):
+            for n, (path, c) in enumerate((path, c) for path in paths for c in conns):
                 # the contenders take turns run by run, not round by round: a slow stretch of
                 # this shared machine then hits both sides of a comparison, not one
                 turn = (rnd + n) % len(every)

@@ -7,6 +7,8 @@ another process) is found by the periodic pass from the bottom."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -36,6 +38,18 @@ async def eventually(check: Any, within: float) -> None:
             await asyncio.sleep(0.02)
 
 
+@asynccontextmanager
+async def running(storage: Storage, consumer: str, seen: list[Any] | None = None) -> AsyncIterator[Relay]:
+    """A started relay with fast timers, stopped at the end of the block."""
+    relay = Relay(storage, [recorder(consumer, [] if seen is None else seen)],
+                  poll_seconds=0.05, backoff_seconds=0.05)
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+
+
 async def floor_reaches(relay: Relay, seq: int, within: float = 5) -> None:
     """The horizon may first wait out its check of a hole, so give the timer a few passes."""
     async def risen() -> bool:
@@ -58,14 +72,10 @@ async def test_a_claim_after_a_seq_holds_only_the_events_above_it(db_url: str) -
 async def test_the_floor_rises_to_what_is_delivered(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(relay_module, "FULL_SCAN_SECONDS", 3600.0)
     async with migrated(db_url) as storage:
-        relay = Relay(storage, [recorder("t.floor", [])], poll_seconds=0.05, backoff_seconds=0.05)
         await publish(storage, *(Pinged(n=n) for n in range(20)))
-        await relay.start()
-        try:
+        async with running(storage, "t.floor") as relay:
             await wait_for_empty_outbox(storage)
             await floor_reaches(relay, (await seqs(storage))[-1])
-        finally:
-            await relay.stop()
 
 
 @pytest.mark.postgres
@@ -74,19 +84,14 @@ async def test_an_event_committed_after_a_later_seq_is_delivered_at_its_commit(
     """PostgreSQL draws a seq before commit, so seq order and commit order can differ."""
     monkeypatch.setattr(relay_module, "FULL_SCAN_SECONDS", 3600.0)  # only the floor can find it
     seen: list[Any] = []
-    async with migrated(pg_url) as storage:
-        relay = Relay(storage, [recorder("t.late", seen)], poll_seconds=0.05, backoff_seconds=0.05)
-        await relay.start()
-        try:
-            async with storage.transaction() as late:
-                await late.publish(Pinged(n=1))  # its seq is drawn now
-                await publish(storage, Pinged(n=2))
-                await eventually(lambda: _has(seen, 2), 5)
-                await asyncio.sleep(0.8)  # timer passes raise the floor as far as they may
-                assert not seen.count((None, 1))
-            await eventually(lambda: _has(seen, 1), 1.0)  # woken by the commit: a pass above the floor
-        finally:
-            await relay.stop()
+    async with migrated(pg_url) as storage, running(storage, "t.late", seen):
+        async with storage.transaction() as late:
+            await late.publish(Pinged(n=1))  # its seq is drawn now
+            await publish(storage, Pinged(n=2))
+            await eventually(lambda: _has(seen, 2), 5)
+            await asyncio.sleep(0.8)  # timer passes raise the floor as far as they may
+            assert not seen.count((None, 1))
+        await eventually(lambda: _has(seen, 1), 1.0)  # woken by the commit: a pass above the floor
 
 
 async def _has(seen: list[Any], n: int) -> bool:
@@ -97,10 +102,8 @@ async def test_a_row_put_back_below_the_floor_is_found_by_the_pass_from_the_bott
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(relay_module, "FULL_SCAN_SECONDS", 0.5)
     async with migrated(db_url) as storage:
-        relay = Relay(storage, [recorder("t.back", [])], poll_seconds=0.05, backoff_seconds=0.05)
         await publish(storage, *(Pinged(n=n) for n in range(3)))
-        await relay.start()
-        try:
+        async with running(storage, "t.back") as relay:
             await wait_for_empty_outbox(storage)
             first = (await seqs(storage))[0]
             await floor_reaches(relay, first)
@@ -111,5 +114,3 @@ async def test_a_row_put_back_below_the_floor_is_found_by_the_pass_from_the_bott
                 pending = (await tx.execute(select(func.count()).select_from(outbox)
                                             .where(outbox.c.delivered_at.is_(None)))).scalar_one()
             assert pending == 0
-        finally:
-            await relay.stop()

@@ -6,7 +6,7 @@ before the patient was born; an entry recorded more than ``late_after`` after it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -146,3 +146,20 @@ def entry_as(cls: type[E], row: Any) -> E:
                  performed_at=m["performed_at"], recorded_at=m["recorded_at"], author=m["author"],
                  role=m["role"], facility=m["facility"], encounter_id=m["encounter_id"], late=m["late"],
                  reason=m["reason"])
+
+
+_COLUMNS = ("entry_id", "id", "version", "status", "patient_id", "kind", "code", "data", "performed_at",
+            "recorded_at", "author", "role", "facility", "encounter_id", "late", "reason")
+
+
+def entries_as(cls: type[E], rows: Sequence[Any]) -> list[E]:
+    """Rows of one select of ``entries`` as ``cls``. A page of the card is the hottest read: the
+    columns' places are looked up once for the page, and reading by place costs a third of
+    reading by name."""
+    if not rows:
+        return []
+    fields = rows[0]._fields
+    e, i, v, s, p, k, c, d, pa, ra, a, ro, f, en, la, re = (fields.index(n) for n in _COLUMNS)
+    return [cls(id=r[e], version_id=r[i], version=r[v], status=r[s], patient_id=r[p], kind=r[k], code=r[c],
+                data=r[d], performed_at=r[pa], recorded_at=r[ra], author=r[a], role=r[ro], facility=r[f],
+                encounter_id=r[en], late=r[la], reason=r[re]) for r in rows]

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from core.clock import utcnow
 from plugins.medcard.audit import Audit
-from plugins.medcard.entries import to_entry
-from plugins.medcard.schema import CompletenessReport, LateEntry, LateReport, UserCount
+from plugins.medcard.entries import entries_as
+from plugins.medcard.schema import CompletenessReport, Entry, LateEntry, LateReport, UserCount
 from plugins.medcard.tables import entries
 from ports.storage import Transaction
 
@@ -34,7 +34,7 @@ async def late(tx: Transaction, facility: str, *, late_after: timedelta, since: 
         .group_by(entries.c.author, entries.c.role).order_by(func.count().desc(), entries.c.author))
     rows = await tx.execute(select(entries).where(*where)
                             .order_by(entries.c.recorded_at.desc(), entries.c.id.desc()).limit(LIST_LIMIT))
-    listed = [to_entry(r) for r in rows]
+    listed = entries_as(Entry, rows.all())
     await audit(tx, "medcard.report/late", object=facility, detail=f"{len(listed)} entries")
     return LateReport(
         facility=facility, late_after_hours=late_after.total_seconds() / 3600,
@@ -54,7 +54,7 @@ async def completeness(tx: Transaction, facility: str, *, stale_after_days: int,
         *base, entries.c.kind == "lab", entries.c.clinical_status == "pending")
         .order_by(entries.c.performed_at, entries.c.id).limit(LIST_LIMIT))
     report = CompletenessReport(facility=facility,
-                                unconfirmed_diagnoses=[to_entry(r) for r in provisional],
-                                pending_lab_results=[to_entry(r) for r in pending])
+                                unconfirmed_diagnoses=entries_as(Entry, provisional.all()),
+                                pending_lab_results=entries_as(Entry, pending.all()))
     await audit(tx, "medcard.report/completeness", object=facility)
     return report

@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from core.errors import ValidationFailed
 from plugins.medcard import patients as registry
 from plugins.medcard.audit import Audit
-from plugins.medcard.entries import entry_as
+from plugins.medcard.entries import entries_as
 from plugins.medcard.module_records import FIRST_STATUS
 from plugins.medcard.schema import Entry, EntryPage, RecordItem, TimelineEntry, TimelinePage
 from plugins.medcard.tables import entries, module_records
@@ -28,6 +28,7 @@ from ports.storage import Transaction, prepared
 
 RECORD_KINDS = tuple(FIRST_STATUS)  # prescription, outpatient_visit, inpatient_stay
 Key = tuple[datetime, UUID]
+_RECORD_COLUMNS = ("id", "record_id", "source", "kind", "status", "summary", "occurred_at", "updated_at")
 
 
 def _cursor(performed_at: datetime, row_id: UUID) -> str:
@@ -91,16 +92,19 @@ async def _entries(tx: Transaction, patient_id: UUID, n: int, kind: str | None, 
     values = _values(n, kind, since, until, key)
     stmt = _entries_query(history, "kind" in values, "since" in values, "until" in values, key is not None)
     rows = (await tx.execute(stmt, {"patient_id": patient_id, **values})).all()
-    return [entry_as(cls, row) for row in rows]
+    return entries_as(cls, rows)
 
 
 async def _records(tx: Transaction, pinfl: str, n: int, kind: str | None, since: datetime | None,
                    until: datetime | None, key: Key | None) -> list[RecordItem]:
     values = _values(n, kind, since, until, key)
     stmt = _records_query("kind" in values, "since" in values, "until" in values, key is not None)
-    return [RecordItem(id=r.id, record_id=r.record_id, source=r.source, kind=r.kind, status=r.status,
-                       summary=r.summary, performed_at=r.occurred_at, updated_at=r.updated_at)
-            for r in (await tx.execute(stmt, {"pinfl": pinfl, **values})).all()]
+    rows = (await tx.execute(stmt, {"pinfl": pinfl, **values})).all()
+    if not rows:
+        return []
+    i, rec, src, k, st, sm, at, up = (rows[0]._fields.index(n) for n in _RECORD_COLUMNS)  # as entries_as
+    return [RecordItem(id=r[i], record_id=r[rec], source=r[src], kind=r[k], status=r[st], summary=r[sm],
+                       performed_at=r[at], updated_at=r[up]) for r in rows]
 
 
 def _key(item: Entry | RecordItem) -> Key:

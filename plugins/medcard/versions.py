@@ -22,6 +22,7 @@ from plugins.medcard.entries import (
     INSERT,
     Author,
     check,
+    entries_as,
     kind_of,
     new_row,
     patient_pinfl,
@@ -113,4 +114,4 @@ async def history(tx: Transaction, patient_id: UUID, entry_id: UUID, *, audit: A
         raise NotFound(f"no entry {entry_id} on the card of patient {patient_id}")
     pinfl, _ = await patient_pinfl(tx, patient_id)
     await audit(tx, "medcard.entry/history", patient=pinfl, object=str(entry_id))
-    return [to_entry(r) for r in rows]
+    return entries_as(Entry, rows)

@@ -39,6 +39,13 @@ _PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
                     .order_by(outbox.c.seq).limit(bindparam("n")))
 _MARK = prepared(update(outbox).where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
                  .values(delivered_at=bindparam("now")))
+_F = delivery_failures.c
+_FAILURES = (select(_F.seq, _F.consumer, _F.attempts, _F.last_error, _F.next_attempt_at, _F.parked,
+                    outbox.c.event_type, outbox.c.event_id, outbox.c.payload)
+             .join(outbox, outbox.c.seq == _F.seq).order_by(_F.seq, _F.consumer))
+# every relay looks for due retries twice a second: built once, run as a prepared statement
+_DUE = prepared(_FAILURES.where(_F.parked.is_(False), _F.next_attempt_at <= bindparam("now"))
+                .limit(bindparam("n")))
 #: The storage's unit of work (``SqlStorage.transaction``): every connection comes from there.
 Units = Callable[..., AbstractAsyncContextManager[SqlTransaction]]
 
@@ -146,11 +153,6 @@ class SqlOutbox:
                 delete(delivery_failures).where(
                     (delivery_failures.c.seq == seq) & (delivery_failures.c.consumer == consumer))
             )
-    def _failures(self) -> Any:
-        f = delivery_failures.c
-        return select(f.seq, f.consumer, f.attempts, f.last_error, f.next_attempt_at, f.parked,
-                      outbox.c.event_type, outbox.c.event_id, outbox.c.payload).join(
-            outbox, outbox.c.seq == f.seq).order_by(f.seq, f.consumer)
 
     @staticmethod
     def _failed(row: Any) -> FailedDelivery:
@@ -159,11 +161,8 @@ class SqlOutbox:
                               next_attempt_at=row.next_attempt_at, parked=row.parked)
 
     async def due_failures(self, now: datetime, limit: int) -> list[tuple[FailedDelivery, Event]]:
-        stmt = self._failures().where(
-            delivery_failures.c.parked.is_(False), delivery_failures.c.next_attempt_at <= now
-        ).limit(limit)
         async with self._units(readonly=True) as tx:
-            rows = (await tx.execute(stmt)).all()
+            rows = (await tx.execute(_DUE, {"now": now, "n": limit})).all()
         due = []
         for row in rows:
             got = _decoded(row)
@@ -174,7 +173,7 @@ class SqlOutbox:
         return due
 
     async def failures(self, parked_only: bool = True) -> list[FailedDelivery]:
-        stmt = self._failures()
+        stmt = _FAILURES
         if parked_only:
             stmt = stmt.where(delivery_failures.c.parked.is_(True))
         async with self._units(readonly=True) as tx:

@@ -53,6 +53,19 @@ class Counter:
             last = now
 
 
+async def checkpoint(conn: asyncpg.Connection) -> bool:
+    """Start every measured run right after a checkpoint, so each starts from the same state: the
+    dirty pages of the runs before it (the other contender's too) are written before it rather
+    than during it, and every run pays the full-page images that follow a checkpoint. A requested
+    checkpoint also restarts ``checkpoint_timeout``, so no timed one falls inside a 30 s run.
+    False where the role may not (PostgreSQL 15: superuser or ``pg_checkpoint``)."""
+    try:
+        await conn.execute("CHECKPOINT")
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return True
+
+
 async def probe(url: str, token: str, facility: str, patient: str, counter: Counter,
                 performed_at: str, seeded: int = 30) -> list[str]:
     """One POST (201, one entry and one outbox row added) and one GET (200, up to 30 items: at least
@@ -85,8 +98,10 @@ async def measured(wrk: str, url: str, path: str, connections: int, *, warmup: f
     if warmup > 0:
         await run_wrk(wrk, url, mode, connections=connections, seconds=warmup, **wrk_args)
     before = await counter.settle()
+    checkpointed = await checkpoint(counter.conn)
     result: dict[str, Any] = await run_wrk(wrk, url, mode, connections=connections, seconds=duration,
                                            **wrk_args)
+    result["checkpoint"] = checkpointed
     result["relay_pending_at_end"] = (await counter.counts())[2]
     after = await counter.settle()
     added, outbox_added = after[0] - before[0], after[1] - before[1]

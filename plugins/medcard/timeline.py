@@ -102,7 +102,8 @@ async def _records(tx: Transaction, pinfl: str, n: int, kind: str | None, since:
     rows = (await tx.execute(stmt, {"pinfl": pinfl, **values})).all()
     if not rows:
         return []
-    i, rec, src, k, st, sm, at, up = (rows[0]._fields.index(n) for n in _RECORD_COLUMNS)  # as entries_as
+    fields = rows[0]._fields  # places looked up once, as entries_as does
+    i, rec, src, k, st, sm, at, up = (fields.index(name) for name in _RECORD_COLUMNS)
     return [RecordItem(id=r[i], record_id=r[rec], source=r[src], kind=r[k], status=r[st], summary=r[sm],
                        performed_at=r[at], updated_at=r[up]) for r in rows]
 

@@ -4,9 +4,10 @@ SQLAlchemy spends more client CPU per statement than the round trip itself costs
 execution context, cursor emulation, greenlet switches). For a statement a module built once and
 marked with :func:`ports.storage.prepared`, this keeps the compiled SQL, the order of its
 parameters and its type processors, and runs it with asyncpg inside the same transaction
-SQLAlchemy opened. Results are SQLAlchemy ``Result`` objects and errors SQLAlchemy's, so callers
-cannot tell the paths apart. Anything a plan cannot do exactly as SQLAlchemy would (executemany,
-expanding ``IN``, Python-side column defaults) goes through SQLAlchemy instead.
+SQLAlchemy opened. Rows are SQLAlchemy ``Row`` objects in a result that answers as SQLAlchemy's
+does (:mod:`adapters.storage.rows`), and errors are SQLAlchemy's, so callers cannot tell the paths
+apart. Anything a plan cannot do exactly as SQLAlchemy would (executemany, expanding ``IN``,
+Python-side column defaults) goes through SQLAlchemy instead.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy import exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select, Update
+
+from adapters.storage.rows import Rows, make_rows
 
 _NO_ROWS = SimpleResultMetaData(())  # what an INSERT/UPDATE/DELETE without RETURNING answers
 Processor = Callable[[Any], Any] | None
@@ -105,25 +108,22 @@ class Runner:
         try:
             if plan.meta is None:
                 status = await driver.execute(plan.sql, *args)
-                done: Any = IteratorResult(_NO_ROWS, iter(()))
+                done = Rows(_NO_ROWS, [])
                 done.rowcount = _rowcount(status)
                 return done
             records = await driver.fetch(plan.sql, *args)
         except asyncpg.PostgresError as error:
             raise _translated(adapted, plan.sql, args, error) from error
         if plan.results:
-            rows = []
+            processed = []
             for record in records:
                 row = list(record)
                 for i, proc in plan.results:
                     if row[i] is not None:
                         row[i] = proc(row[i])
-                rows.append(tuple(row))
-        else:
-            rows = [tuple(r) for r in records]
-        result: Any = IteratorResult(plan.meta, iter(rows))
-        result.rowcount = len(rows)
-        return result
+                processed.append(row)
+            records = processed
+        return Rows(plan.meta, make_rows(plan.meta, records))
 
 
 def _rowcount(status: str) -> int:

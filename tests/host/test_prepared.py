@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, ResourceClosedError
 from sqlalchemy.schema import CreateTable
 
 from adapters.storage.engine import make_engine
@@ -89,6 +89,46 @@ async def test_results_match_sqlalchemy(storage: SqlStorage) -> None:
         assert (await tx.execute(DROP, {"patient": "12345678901234"})).rowcount == 1
     async with storage.transaction(readonly=True) as tx:
         assert (await tx.execute(select(notes.c.n, notes.c.patient))).all() == [(1, "99999999999999")]
+
+
+async def test_every_way_of_reading_a_result_answers_as_sqlalchemy_does(storage: SqlStorage) -> None:
+    """The same questions to a prepared statement's result and to SQLAlchemy's, side by side."""
+    unprepared = select(notes.c.id, notes.c.body, notes.c.at, notes.c.urgent.label("flag")).where(
+        notes.c.patient == bindparam("patient")).order_by(notes.c.at)
+    first, second = row(), row(at=AT.replace(hour=10), urgent=False)
+    async with storage.transaction() as tx:
+        for r in (first, second):
+            await tx.execute(INSERT, r)
+
+        async def both(patient: str, ask: object) -> list[object]:
+            answers = []
+            for stmt in (BY_PATIENT, unprepared):
+                result = await tx.execute(stmt, {"patient": patient})
+                try:
+                    answers.append(ask(result))  # type: ignore[operator]
+                except (NoResultFound, MultipleResultsFound, ResourceClosedError) as error:
+                    answers.append(type(error))
+            assert answers[0] == answers[1]
+            return answers
+
+        two, none = "12345678901234", "nobody"
+        assert (await both(two, lambda r: r.all()))[0] == [(first["id"], first["body"], AT, True),
+                                                          (second["id"], second["body"], second["at"], False)]
+        assert (await both(two, lambda r: [x.flag for x in r]))[0] == [True, False]
+        assert (await both(two, lambda r: (r.all(), r.all())))[0][1] == []  # a fetch consumes
+        assert (await both(two, lambda r: (r.first(), r.all())))[0] is ResourceClosedError  # first() closes
+        assert (await both(two, lambda r: r.scalar()))[0] == first["id"]
+        assert (await both(two, lambda r: r.one()))[0] is MultipleResultsFound
+        assert (await both(two, lambda r: r.one_or_none()))[0] is MultipleResultsFound
+        assert (await both(none, lambda r: r.one()))[0] is NoResultFound
+        for ask in (lambda r: r.one_or_none(), lambda r: r.scalar_one_or_none(), lambda r: r.first(),
+                    lambda r: r.scalar()):
+            assert (await both(none, ask))[0] is None
+        assert (await both(two, lambda r: r.mappings().all()[1]["flag"]))[0] is False
+        assert (await both(two, lambda r: r.scalars().all()))[0] == [first["id"], second["id"]]
+        assert (await both(two, lambda r: (r.keys(), r.all()[0]._fields, r.rowcount)))[0][1] == (
+            "id", "body", "at", "flag")
+        assert (await both(two, lambda r: dict(r.all()[1]._mapping)))[0]["at"] == second["at"]
 
 
 async def test_a_unique_violation_is_sqlalchemys_error_and_nothing_stays(storage: SqlStorage) -> None:

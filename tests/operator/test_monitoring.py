@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from core import clock
 from host.audit import audit_log
-from host.operator.logs import JsonFormatter
+from host.operator.logs import JsonFormatter, request_id_of
 from host.web.app import create_app
 from tests.operator.world import seed
 from tests.support import opened
@@ -97,3 +97,17 @@ async def test_json_logs_carry_the_request_id_of_the_audit_entry(db_url: str) ->
         ids = (await tx.execute(select(audit_log.c.request_id).where(
             audit_log.c.outcome == "denied:403"))).scalars().all()
     assert "req-42" in ids
+
+
+def test_a_request_without_a_sane_id_gets_a_new_one_and_a_sane_one_keeps_its_own() -> None:
+    fresh = {request_id_of({"headers": [(b"x-request-id", b"no spaces")]}) for _ in range(1000)}
+    assert len(fresh) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in fresh)
+    assert request_id_of({"headers": [(b"host", b"x"), (b"x-request-id", b"req-42")]}) == "req-42"
+
+
+def test_log_lines_stamp_utc_to_the_millisecond() -> None:
+    formatter = JsonFormatter()
+    for created in (1_700_000_000.0, 1_700_000_000.2504, 1_700_000_059.999, 1_700_000_060.001):
+        record = logging.makeLogRecord({"msg": "m", "created": created})
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert json.loads(formatter.format(record))["time"] == expected

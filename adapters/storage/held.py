@@ -74,11 +74,16 @@ class HeldConnections:
                 held.driver.terminate()
         return None
 
-    def unit(self, *, readonly: bool, committed: Callable[[int], None], durable: bool = True) -> Unit:
+    def unit(self, *, readonly: bool, committed: Callable[[int], None], durable: bool = True,
+             lock: int | None = None) -> Unit:
         """A unit of work on a held connection: a transaction (``readonly``: autocommit, no
         BEGIN/COMMIT). ``committed`` is told how many events it published once it committed.
-        ``durable=False``: the commit does not wait for the WAL flush (see ``_BEGIN_REPLAYABLE``)."""
-        return Unit(self, readonly, committed, _BEGIN if durable else _BEGIN_REPLAYABLE)
+        ``durable=False``: the commit does not wait for the WAL flush (see ``_BEGIN_REPLAYABLE``).
+        ``lock``: a transaction-scoped advisory lock taken with the BEGIN, in its round trip."""
+        begin = _BEGIN if durable else _BEGIN_REPLAYABLE
+        if lock is not None:
+            begin = f"{begin}; SELECT pg_advisory_xact_lock({int(lock)})"
+        return Unit(self, readonly, committed, begin)
 
     @staticmethod
     async def _rolled_back(held: Held, readonly: bool) -> bool:

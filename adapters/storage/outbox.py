@@ -33,7 +33,6 @@ from ports.storage import FailedDelivery, StoredEvent, prepared
 
 _RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO"
 RELAY = "shifo.relay"  # the consumer named on events no handler could even be offered
-_CLAIM_LOCK = prepared(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
 _PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
                     .where(outbox.c.delivered_at.is_(None), outbox.c.seq > bindparam("after"))
                     .order_by(outbox.c.seq).limit(bindparam("n")))
@@ -118,9 +117,9 @@ class SqlOutbox:
         if self.dialect == "postgresql":
             # the batch's commit need not wait for the disk: if a crash loses it, its events
             # are still pending and are delivered again (handlers are idempotent by event id)
-            async with self._units(durable=False) as tx:
-                # wait for another process's relay to finish its batch, then read what is left
-                await tx.execute(_CLAIM_LOCK)
+            # the claim's lock is taken with BEGIN: wait for another process's relay to finish
+            # its batch, then read what is left (a statement after the lock sees its commit)
+            async with self._units(durable=False, lock=_RELAY_LOCK_KEY) as tx:
                 rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
                 yield SqlOutboxBatch(rows, tx, self._units)
             return

@@ -31,14 +31,17 @@ class SqlStorage:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def transaction(self, *, readonly: bool = False,
-                    durable: bool = True) -> AbstractAsyncContextManager[SqlTransaction]:
+    def transaction(self, *, readonly: bool = False, durable: bool = True,
+                    lock: int | None = None) -> AbstractAsyncContextManager[SqlTransaction]:
         """``durable=False`` is for the outbox relay only: work that is delivered again if a
-        database crash loses its commit (PostgreSQL: the commit does not wait for the disk)."""
+        database crash loses its commit (PostgreSQL: the commit does not wait for the disk).
+        ``lock`` (PostgreSQL): a transaction-scoped advisory lock on that key, taken as the
+        transaction begins, in the same round trip; SQLite admits one writer at a time anyway."""
         if self._held is not None:
             # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
             # needs no BEGIN/COMMIT round trips: one statement, one round trip
-            return self._held.unit(readonly=readonly, committed=self._published, durable=durable)
+            return self._held.unit(readonly=readonly, committed=self._published, durable=durable,
+                                   lock=lock)
         return self._sqlite_unit(readonly)
 
     @asynccontextmanager

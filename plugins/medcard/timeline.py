@@ -137,12 +137,14 @@ async def merged(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str |
     if kind not in RECORD_KINDS:
         found.extend(await _entries(tx, patient_id, limit + 1, kind, since, until, history, key,
                                     TimelineEntry))
-    if kind is None or kind in RECORD_KINDS:
-        found.extend(await _records(tx, patient.pinfl, limit + 1, kind, since, until, key))
-    found.sort(key=_key, reverse=True)
+    more = await _records(tx, patient.pinfl, limit + 1, kind, since, until, key) \
+        if kind is None or kind in RECORD_KINDS else []
+    if more:  # each list comes newest first by the same key: merge only when both have items
+        found.extend(more)
+        found.sort(key=_key, reverse=True)
     items = found[:limit]
     nxt = _cursor(*_key(items[-1])) if len(found) > limit else None
-    records = sum(isinstance(i, RecordItem) for i in items)
+    records = sum(isinstance(i, RecordItem) for i in items) if more else 0
     await audit(tx, "medcard.entry/read", patient=patient.pinfl, object=str(patient_id),
                 detail=f"timeline: {len(items) - records} entries, {records} module records")
     return TimelinePage(items=items, next=nxt)

@@ -66,6 +66,18 @@ async def checkpoint(conn: asyncpg.Connection) -> bool:
     return True
 
 
+async def analyze(conn: asyncpg.Connection) -> float:
+    """Fresh planner statistics before every run; returns the seconds it took. This machine's
+    PostgreSQL runs without autovacuum, so nothing else ever analyzes the tables the runs fill: a
+    card's page was then planned as a bitmap scan of all the patient's rows and a sort (2,000 rows,
+    4 ms, growing with every write run) instead of 31 rows read backwards along the timeline index
+    (0.08 ms), and which plan each server connection chose varied from run to run. Both contenders
+    run the same selects on the same tables, so both get the same statistics."""
+    started = time.perf_counter()
+    await conn.execute("ANALYZE")
+    return round(time.perf_counter() - started, 2)
+
+
 async def probe(url: str, token: str, facility: str, patient: str, counter: Counter,
                 performed_at: str, seeded: int = 30) -> list[str]:
     """One POST (201, one entry and one outbox row added) and one GET (200, up to 30 items: at least
@@ -95,13 +107,14 @@ async def measured(wrk: str, url: str, path: str, connections: int, *, warmup: f
                    counter: Counter, **wrk_args: Any) -> dict[str, Any]:
     """Warm up, then measure; returns wrk's figures, the row counts and any problems found."""
     mode = "post" if path == "write" else "get"
+    analyzed = await analyze(counter.conn)
     if warmup > 0:
         await run_wrk(wrk, url, mode, connections=connections, seconds=warmup, **wrk_args)
     before = await counter.settle()
     checkpointed = await checkpoint(counter.conn)
     result: dict[str, Any] = await run_wrk(wrk, url, mode, connections=connections, seconds=duration,
                                            **wrk_args)
-    result["checkpoint"] = checkpointed
+    result["checkpoint"], result["analyze_seconds"] = checkpointed, analyzed
     result["relay_pending_at_end"] = (await counter.counts())[2]
     after = await counter.settle()
     added, outbox_added = after[0] - before[0], after[1] - before[1]

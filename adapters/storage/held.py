@@ -82,6 +82,8 @@ class HeldConnections:
         ``lock``: a transaction-scoped advisory lock taken with the BEGIN, in its round trip."""
         begin = _BEGIN if durable else _BEGIN_REPLAYABLE
         if lock is not None:
+            if readonly:  # it sends no BEGIN, and a lock would end with its first statement
+                raise ValueError("a read-only unit cannot hold a transaction-scoped lock")
             begin = f"{begin}; SELECT pg_advisory_xact_lock({int(lock)})"
         return Unit(self, readonly, committed, begin)
 

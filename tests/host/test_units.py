@@ -118,3 +118,21 @@ async def test_only_the_relays_batch_commits_without_waiting_for_the_disk(pg_url
             assert (await tx.execute(show)).scalar_one() == "off"
         async with store.transaction() as tx:  # the setting was the batch's own (SET LOCAL)
             assert (await tx.execute(show)).scalar_one() == "on"
+
+
+@pytest.mark.postgres
+async def test_a_lock_taken_with_begin_is_held_until_the_unit_ends(pg_url: str) -> None:
+    """The relay's claim sends its advisory lock with BEGIN: held for the whole unit, released at
+    its end; a read-only unit, which sends no BEGIN, cannot take one."""
+    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+    store = SqlStorage(make_engine(pg_url))
+    try:
+        async with store.transaction(lock=4242) as tx:
+            assert (await tx.execute(held)).scalar_one() == 1
+            assert (await tx.execute(held)).scalar_one() == 1  # still, a statement later
+        async with store.transaction() as tx:
+            assert (await tx.execute(held)).scalar_one() == 0
+        with pytest.raises(ValueError, match="read-only"):
+            store.transaction(readonly=True, lock=4242)
+    finally:
+        await store.close()

@@ -27,9 +27,9 @@ class Refused(Exception):
     """A handler failed while every consumer shared the claim's transaction."""
 
 
-def offered(handler: EventHandler, event: Event, kind: str | None = None) -> bool:
-    """Does ``handler`` take ``event``? ``kind``: its type, if the caller already has it."""
-    return (kind or event.event_type()) in handler.event_types and (
+def offered(handler: EventHandler, event: Event) -> bool:
+    """Does ``handler`` take ``event``? (``all_in`` finds a type's consumers once per batch.)"""
+    return event.event_type() in handler.event_types and (
         handler.accepts is None or handler.accepts(event))
 
 

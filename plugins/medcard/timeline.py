@@ -139,7 +139,7 @@ async def merged(tx: Transaction, patient_id: UUID, *, limit: int, cursor: str |
                                     TimelineEntry))
     more = await _records(tx, patient.pinfl, limit + 1, kind, since, until, key) \
         if kind is None or kind in RECORD_KINDS else []
-    if more:  # each list comes newest first by the same key: merge only when both have items
+    if more:  # each list comes newest first by the same key: only records need a merge
         found.extend(more)
         found.sort(key=_key, reverse=True)
     items = found[:limit]

@@ -68,9 +68,11 @@ class Deliveries:
                         events = mine[handler.consumer] = []
                     events.append(event)
         order = [(h, mine[c]) for c, h in self.consumers.items() if c in mine]  # in the usual order
-        fresh = await tx.fresh_deliveries([(h.consumer, e.id) for h, events in order for e in events])
+        wanted = [(h.consumer, e.id) for h, events in order for e in events]
+        fresh = await tx.fresh_deliveries(wanted)
+        first_time = len(fresh) == len(wanted)  # as usual: then no pair need be looked up
         for handler, events in order:
-            new = [e for e in events if (handler.consumer, e.id) in fresh]
+            new = events if first_time else [e for e in events if (handler.consumer, e.id) in fresh]
             if not new:
                 continue
             try:

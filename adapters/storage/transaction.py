@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, bindparam, func, insert, select
+from sqlalchemy import bindparam, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,18 +14,30 @@ from adapters.storage.plans import Runner
 from adapters.storage.tables import inbox, outbox
 from core.clock import utcnow
 from core.events import Event, encode_event
+from ports.sql import ArrayLiteral
 from ports.storage import Params, is_prepared, prepared
 
 _OUTBOX_INSERT = prepared(insert(outbox))
-# PostgreSQL: any number of (consumer, event id) pairs as two arrays, so it stays one prepared statement
-_FRESH = prepared(
-    postgresql.insert(inbox)
-    .from_select(["consumer", "event_id", "processed_at"], select(
-        func.unnest(bindparam("consumers", type_=ARRAY(inbox.c.consumer.type))),
-        func.unnest(bindparam("events", type_=ARRAY(inbox.c.event_id.type))),
-        bindparam("now", type_=inbox.c.processed_at.type)))
-    .on_conflict_do_nothing()
-    .returning(inbox.c.consumer, inbox.c.event_id))
+
+
+def _fresh_statement() -> Any:
+    """PostgreSQL: record any number of (consumer, event id) pairs (two arrays, so it stays one
+    prepared statement) and answer the pairs recorded before: usually none, so the relay's hot
+    path decodes no row."""
+    wanted = select(func.unnest(bindparam("consumers", type_=ArrayLiteral(inbox.c.consumer.type)))
+                    .label("consumer"),
+                    func.unnest(bindparam("events", type_=ArrayLiteral(inbox.c.event_id.type)))
+                    .label("event_id")).cte("wanted")
+    recorded = (postgresql.insert(inbox)
+                .from_select(["consumer", "event_id", "processed_at"], select(
+                    wanted.c.consumer, wanted.c.event_id, bindparam("now", type_=inbox.c.processed_at.type)))
+                .on_conflict_do_nothing()
+                .returning(inbox.c.consumer, inbox.c.event_id)).cte("recorded")
+    return select(wanted.c.consumer, wanted.c.event_id).where(~exists().where(
+        recorded.c.consumer == wanted.c.consumer, recorded.c.event_id == wanted.c.event_id))
+
+
+_FRESH = prepared(_fresh_statement())
 
 
 class SqlTransaction:
@@ -73,10 +85,10 @@ class SqlTransaction:
             return set()
         now = utcnow()
         if self.dialect == "postgresql":
-            result = await self.execute(_FRESH, {"consumers": [c for c, _ in wanted],
-                                                 "events": [e for _, e in wanted], "now": now})
-        else:
-            rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in wanted]
-            result = await self.conn.execute(sqlite.insert(inbox).values(rows).on_conflict_do_nothing()
-                                             .returning(inbox.c.consumer, inbox.c.event_id))
+            before = (await self.execute(_FRESH, {"consumers": [c for c, _ in wanted],
+                                                  "events": [e for _, e in wanted], "now": now})).all()
+            return set(wanted).difference((c, e) for c, e in before) if before else set(wanted)
+        rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in wanted]
+        result = await self.conn.execute(sqlite.insert(inbox).values(rows).on_conflict_do_nothing()
+                                         .returning(inbox.c.consumer, inbox.c.event_id))
         return {(c, e) for c, e in result.all()}

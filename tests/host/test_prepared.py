@@ -31,7 +31,7 @@ from sqlalchemy.schema import CreateTable
 
 from adapters.storage.engine import make_engine
 from adapters.storage.store import SqlStorage
-from ports.sql import UtcDateTime
+from ports.sql import UtcDateTime, array_literal, in_list
 from ports.storage import prepared
 
 meta = MetaData()
@@ -173,3 +173,36 @@ async def test_postgresql_runs_prepared_statements_on_asyncpg(storage: SqlStorag
         return
     assert planned[id(INSERT)] is not None and planned[id(BY_PATIENT)] is not None
     assert planned[id(ANY_OF)] is None  # expanding IN: SQLAlchemy's
+
+
+AWKWARD = ['say "hi"', "back\\slash", "com,ma", "{brace}", "[bracket]", "null", "NULL", "two words",
+           "new\nline", "Кашель", "", " lead", "tab\tbed"]
+
+
+async def test_a_list_bound_as_one_array_literal_finds_exactly_its_values(storage: SqlStorage) -> None:
+    """``in_list`` binds a PostgreSQL array as one text literal: quotes, backslashes, commas,
+    braces, the word null, spaces and control characters must all arrive as they were."""
+    rows = [row(patient=p) for p in AWKWARD]
+    by_patient = {dialect: prepared(select(notes.c.patient).where(in_list(notes.c.patient, "who", dialect)))
+                  for dialect in ("postgresql", "sqlite")}
+    by_id = {dialect: prepared(select(notes.c.patient).where(in_list(notes.c.id, "ids", dialect)))
+             for dialect in ("postgresql", "sqlite")}
+    async with storage.transaction() as tx:
+        for r in rows:
+            await tx.execute(INSERT, r)
+        for wanted in ([p] for p in AWKWARD):
+            found = (await tx.execute(by_patient[tx.dialect], {"who": wanted})).scalars().all()
+            assert found == wanted
+        found = (await tx.execute(by_patient[tx.dialect], {"who": [*AWKWARD, None, "absent"]})).scalars().all()
+        assert sorted(found) == sorted(AWKWARD)
+        assert (await tx.execute(by_patient[tx.dialect], {"who": []})).all() == []
+        some = [r["id"] for r in rows[:3]]
+        found = (await tx.execute(by_id[tx.dialect], {"ids": some})).scalars().all()
+        assert sorted(found) == sorted(AWKWARD[:3])
+
+
+def test_an_array_literal_is_postgresqls_text_form() -> None:
+    assert array_literal([1, 22, 333]) == "{1,22,333}"
+    assert array_literal([]) == "{}"
+    assert array_literal([uuid.UUID(int=1)]) == '{"00000000-0000-0000-0000-000000000001"}'
+    assert array_literal(["a b", None, 'q"', "b\\s"]) == '{"a b",NULL,"q\\"","b\\\\s"}'

@@ -83,9 +83,9 @@ class ArrayLiteral(TypeDecorator[Sequence[Any]]):
 
 def array_literal(values: Sequence[Any]) -> str:
     """PostgreSQL's text form of a one-dimensional array of scalars: ``{1,2}``, ``{"a","b c"}``."""
-    inner = msgspec.json.encode(values)[1:-1]
-    if b"\\" not in inner and b"null" not in inner and b"[" not in inner and b"{" not in inner:
-        return "{" + inner.decode() + "}"
+    inner = msgspec.json.encode(values)[1:-1].decode()  # str: bytes' "in" tries an int first
+    if "\\" not in inner and "null" not in inner and "[" not in inner and "{" not in inner:
+        return "{" + inner + "}"
     return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
 
 

@@ -105,7 +105,8 @@ def inspect_json(body: bytes, decoder: msgspec.json.Decoder[Any] | None = None) 
         raise MalformedBody(str(exc)) from None
     except (ValueError, RecursionError):  # an integer of more than 4,300 digits
         raise MalformedBody("a number in the body has far too many digits") from None
-    if b"\\u" in body and (bad := _bad_string(value)):  # NUL and surrogates need a \u escape
+    # NUL and surrogates need a \u escape (find, not "in": bytes' "in" first tries an int, and fails)
+    if body.find(b"\\u") >= 0 and (bad := _bad_string(value)):
         raise MalformedBody(bad)
     if decoder is None:
         return

@@ -30,6 +30,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        full = super().bind_processor(dialect)
+        if dialect.name == "sqlite" or full is None or dialect.type_descriptor(self.impl).bind_processor(
+                dialect) is not None:
+            return full
+
+        def aware(value: datetime | None) -> Any:  # a UTC stamp (utcnow's) passes as it is
+            return value if value is None or value.tzinfo is UTC else full(value)
+
+        return aware
+
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         # asyncpg already reads timestamptz as an aware UTC datetime: nothing to do per value
         # (a page of the card reads two per entry)

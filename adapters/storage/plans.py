@@ -13,6 +13,7 @@ Python-side column defaults) goes through SQLAlchemy instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,7 @@ Processor = Callable[[Any], Any] | None
 class Plan:
     """One statement compiled for one set of parameter names."""
 
-    __slots__ = ("binds", "fixed", "keys", "meta", "names", "results", "sql")
+    __slots__ = ("binds", "fixed", "keys", "meta", "names", "pick", "results", "sql")
     binds: list[tuple[int, Callable[[Any], Any]]]
     results: list[tuple[int, Callable[[Any], Any]]]
 
@@ -42,9 +43,15 @@ class Plan:
         self.keys = keys
         self.results = [(i, proc) for i, proc in enumerate(results) if proc is not None]
         self.meta = SimpleResultMetaData(keys) if keys is not None else None
+        # the parameters in the statement's order, picked in C when the caller passes them all
+        self.pick = itemgetter(*names) if len(names) > 1 and not fixed else None
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        args = [params[n] if n in params else self.fixed[n] for n in self.names]
+        pick = self.pick
+        if pick is not None:
+            args = list(pick(params))
+        else:
+            args = [params[n] if n in params else self.fixed[n] for n in self.names]
         for i, proc in self.binds:
             if args[i] is not None:
                 args[i] = proc(args[i])

@@ -45,10 +45,7 @@ class SqlTransaction:
         self.conn = conn
         self.published = 0
         self.runner = runner  # PostgreSQL: runs prepared statements on asyncpg directly
-
-    @property
-    def dialect(self) -> str:
-        return self.conn.dialect.name
+        self.dialect: str = conn.dialect.name  # asked by most statements' callers: looked up once
 
     async def execute(self, statement: Any, params: Params = None) -> Any:
         runner = self.runner

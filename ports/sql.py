@@ -32,8 +32,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Any:
         full = super().bind_processor(dialect)
-        if dialect.name == "sqlite" or full is None or dialect.type_descriptor(self.impl).bind_processor(
-                dialect) is not None:
+        # the shortcut below skips the driver's own processor too: only where there is none
+        drivers = dialect.type_descriptor(self.impl).bind_processor(dialect)
+        if dialect.name == "sqlite" or full is None or drivers is not None:
             return full
 
         def aware(value: datetime | None) -> Any:  # a UTC stamp (utcnow's) passes as it is

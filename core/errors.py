@@ -49,3 +49,15 @@ class Forbidden(ShifoError):
 
 class ConfigurationError(Exception):
     """The deployment is mis-configured; raised at start-up, never during a request."""
+
+
+class Unavailable(ShifoError):
+    """A dependency (the database, the message bus) cannot be reached just now. The host answers
+    503 with ``Retry-After``; the process heals by itself once the dependency returns."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

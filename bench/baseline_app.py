@@ -32,7 +32,7 @@ import msgspec
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
-POOL_SIZE = 10  # the project's SQLAlchemy pool: pool_size=10, max_overflow=10, per worker
+POOL_SIZE = 10  # the project: SHIFO_POOL_SIZE=10, up to 2 x 10 connections held per worker
 VITALS = {"pulse": ("8867-4", "/min"), "temperature": ("8310-5", "Cel"), "spo2": ("59408-5", "%")}
 
 COLUMNS = ("id, entry_id, patient_id, kind, code, data, performed_at, recorded_at, author, role, facility,"

@@ -4,7 +4,9 @@ Usually every consumer takes the batch in the claim's own transaction, which als
 (consumer, event id) so a re-delivered event is never applied twice, and marks the batch
 delivered: one commit per batch. If a handler raises, all of it rolls back and the batch is
 delivered again consumer by consumer, each in a transaction of its own, and one event at a time
-for a consumer whose batch failed, so a failure stays with its consumer and event. A delivery that
+for a consumer whose batch failed, so a failure stays with its consumer and event. (On PostgreSQL
+those are savepoints of the claim's transaction: the storage never gives the claim's task a second
+connection while it holds the relay's lock; see ``adapters.storage.claimed``.) A delivery that
 keeps failing is retried with exponential backoff and parked after ``max_attempts``.
 """
 

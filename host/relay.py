@@ -17,6 +17,9 @@ another process, and a row whose writer held its ``seq`` past the horizon's give
 Due retries run while the relay holds the outbox claim (before the batch writes anything), so two
 relays never retry the same delivery at once. A retried event reaches its consumer after later
 events of the same patient: ordering is per patient for deliveries that succeed first time.
+
+A pass that fails (the database away) is logged once per outage, not per pass, and the relay
+backs off, doubling its pause up to ``MAX_PAUSE_SECONDS``; a commit's wake-up cuts it short.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, Unavailable
 from host.delivery import Batch, Deliveries, Refused
 from host.outbox_horizon import Horizon
 from host.pluginapi import EventHandler
@@ -33,6 +36,7 @@ from ports.storage import Storage
 
 log = logging.getLogger("shifo.relay")
 FULL_SCAN_SECONDS = 10.0
+MAX_PAUSE_SECONDS = 10.0  # the longest wait between passes while they fail
 
 
 class Relay:
@@ -105,6 +109,7 @@ class Relay:
         retry_every = min(self.poll_seconds, self.backoff_seconds, 1.0)
         next_retry = next_full = 0.0
         loop = asyncio.get_running_loop()
+        pause, failing_since = retry_every, None  # after a failed pass: backing off since then
         while True:
             try:
                 now = loop.time()
@@ -116,21 +121,39 @@ class Relay:
                     await self._settle(full)
                 else:
                     await self.drain(retries=False, after=self._floor)
+                if failing_since is not None:
+                    log.warning("relay resumed after %.1f s", loop.time() - failing_since)
+                    pause, failing_since = retry_every, None
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be briefly away: keep the relay alive
-                log.exception("relay pass failed")
+            except Exception as exc:  # the database may be away: keep the relay alive, back off
+                self._failed(exc, first=failing_since is None, pause=pause)
+                failing_since = loop.time() if failing_since is None else failing_since
+                pause, next_retry = min(pause * 2, MAX_PAUSE_SECONDS), 0.0
+                self._wake.clear()  # a commit from now on cuts the pause short
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
             # arrives as the wake-up does, and stop() then waited for a relay that never ended
             woken = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(retry_every):
+                async with asyncio.timeout(retry_every if failing_since is None else pause):
                     await self._wake.wait()
                     woken = True
             if woken and self.gather_seconds > 0:
                 # commits arriving together then share one pass: at one request at a time the
                 # relay otherwise ran a claim and a transaction per consumer for every event
                 await asyncio.sleep(self.gather_seconds)
+
+    @staticmethod
+    def _failed(exc: Exception, *, first: bool, pause: float) -> None:
+        """One line when an outage begins (a commit's wake-up, or the doubling pause, tries
+        again); a traceback only for a failure that is not an unreachable dependency."""
+        if isinstance(exc, Unavailable):
+            if first:
+                log.error("relay paused: %s (backing off up to %.0f s)", exc.detail, MAX_PAUSE_SECONDS)
+            else:
+                log.debug("relay still paused: %s", exc.detail)
+            return
+        log.exception("relay pass failed; next pass in %.1f s", min(pause * 2, MAX_PAUSE_SECONDS))
 
     async def _settle(self, full: bool) -> None:
         """Due retries and a drain (from the bottom if ``full``), then the floor up to the horizon

@@ -14,6 +14,8 @@ from sqlalchemy import bindparam, select
 
 from core.errors import ConfigurationError
 from host import adapters, staff
+from host.audit_anchor import Checkpointer
+from host.audit_key import key_of
 from host.authz import Authorizer
 from host.migrations import VERSIONS as HOST_VERSIONS
 from host.modules import Modules
@@ -46,6 +48,7 @@ class Runtime:
         self.opened = False
         self.started = False
         self.enforcer: ReviewEnforcer | None = None
+        self.checkpointer: Checkpointer | None = None
 
     @classmethod
     def plan(cls, settings: Settings, extra_plugins: dict[str, Any] | None = None) -> Runtime:
@@ -95,6 +98,8 @@ class Runtime:
             await self.relay.start()
             self.enforcer = ReviewEnforcer(self)
             await self.enforcer.start()
+            self.checkpointer = Checkpointer(self.storage, key_of(s), s.audit_checkpoint_seconds)
+            await self.checkpointer.start()
         for service in self.services.values():  # e.g. the erecipe expiry sweep; see the erecipe docs
             if hasattr(service, "start_background"):
                 await service.start_background()
@@ -108,6 +113,8 @@ class Runtime:
             await self.relay.stop()
             if self.enforcer is not None:
                 await self.enforcer.stop()
+            if self.checkpointer is not None:
+                await self.checkpointer.stop()
             self.started = False
         if self.opened:
             close = getattr(self.signature, "close", None)

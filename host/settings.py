@@ -32,8 +32,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     run_relay: bool = True
     # identity (local adapter)
     token_ttl_seconds: int = 900
+    # audit checkpoints (host.audit_anchor): the HMAC key (a secret), else the key file `shifo demo`
+    # makes; the background work checkpoints the chain heads this often (0: only `shifo audit ...`)
+    audit_key: str | None = None
+    audit_key_file: str = "var/audit.key"
+    audit_checkpoint_seconds: float = 60.0
     # storage pool
     pool_size: int = 10
+    # waiting for a free connection, or opening one, gives up after this long: then 503
+    pool_timeout_seconds: float = 3.0
     # how long a process trusts its answer to "is this module installed here" (the guard asks on every
     # request); a change made through this process is felt at once, one made elsewhere within this
     module_check_seconds: float = 2.0

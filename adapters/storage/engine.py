@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def _to_json(value: Any) -> str:
@@ -20,7 +21,10 @@ def _to_json(value: Any) -> str:
 _JSON = {"json_serializer": _to_json, "json_deserializer": msgspec.json.decode}
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0) -> AsyncEngine:
+    """PostgreSQL: no pool of SQLAlchemy's (``NullPool``): the adapter holds its connections
+    itself (:mod:`adapters.storage.held`), and a second count could disagree with its own. A
+    connection attempt gives up after ``connect_timeout`` seconds."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -29,9 +33,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         _tune_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(
-            parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **_JSON
-        )
+        return create_async_engine(parsed, echo=echo, poolclass=NullPool,
+                                   connect_args={"timeout": connect_timeout}, **_JSON)
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 

@@ -9,5 +9,8 @@ from adapters.storage.store import SqlStorage
 
 
 def create(settings: Any) -> SqlStorage:
-    engine = make_engine(settings.database_url, pool_size=settings.pool_size, echo=settings.db_echo)
-    return SqlStorage(engine, held=2 * settings.pool_size)  # the pool: pool_size + max_overflow
+    timeout = settings.pool_timeout_seconds
+    engine = make_engine(settings.database_url, echo=settings.db_echo, connect_timeout=timeout)
+    # PostgreSQL: up to twice pool_size connections per process, as SQLAlchemy's pool with its
+    # overflow allowed before the adapter held them itself
+    return SqlStorage(engine, held=2 * settings.pool_size, timeout=timeout)

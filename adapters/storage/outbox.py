@@ -9,6 +9,10 @@ until VACUUM removes it, and a scan from the start walks them all (hundreds of p
 hundred thousand events): so the relay claims ``after`` a floor below which it knows everything
 is delivered (:mod:`host.relay`), and the scan starts there.
 
+While a task holds the PostgreSQL claim, its other units of work are savepoints of the claim's
+transaction, on the claim's connection (:mod:`adapters.storage.claimed`): the lock holder never
+waits for a second connection.
+
 A row this process cannot decode (a type it does not know, e.g. mid rolling upgrade) must not block
 the rows behind it: it is set aside as a parked failure of the pseudo-consumer :data:`RELAY`, and
 ``retry`` puts it back in the queue.
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
 
+from adapters.storage import claimed
 from adapters.storage.tables import delivery_failures, outbox
 from adapters.storage.transaction import SqlTransaction
 from core.clock import utcnow
@@ -120,9 +125,14 @@ class SqlOutbox:
             # are still pending and are delivered again (handlers are idempotent by event id)
             # the claim's lock is taken with BEGIN: wait for another process's relay to finish
             # its batch, then read what is left (a statement after the lock sees its commit)
+            # while it is held, this task's other units are savepoints of it (adapters.storage.claimed)
             async with self._units(durable=False, lock=_RELAY_LOCK_KEY) as tx:
-                rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
-                yield SqlOutboxBatch(rows, tx, self._units)
+                token = claimed.HOLDER.set((asyncio.current_task(), tx))
+                try:
+                    rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
+                    yield SqlOutboxBatch(rows, tx, self._units)
+                finally:
+                    claimed.HOLDER.reset(token)
             return
         async with self._local:
             async with self._units(readonly=True) as tx:  # must not queue behind writers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -10,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.storage import migrate
+from adapters.storage.claimed import HOLDER, Savepoint
 from adapters.storage.held import HeldConnections
 from adapters.storage.outbox import SqlOutbox
 from adapters.storage.plans import Plan
@@ -19,12 +21,14 @@ log = logging.getLogger("shifo.storage")
 
 
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine, held: int = 20) -> None:
+    def __init__(self, engine: AsyncEngine, held: int = 20, timeout: float = 3.0) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
-        # PostgreSQL: at most ``held`` connections kept out of SQLAlchemy's pool (it must allow them)
-        self._held = HeldConnections(engine, self._plans, held) if self.dialect == "postgresql" else None
+        # PostgreSQL: at most ``held`` connections, held by the adapter; a unit waits for one, or
+        # opens one, at most ``timeout`` seconds before it answers Unavailable
+        self._held = (HeldConnections(engine, self._plans, held, timeout)
+                      if self.dialect == "postgresql" else None)
         self.outbox = SqlOutbox(self.dialect, self.transaction)
 
     @property
@@ -38,6 +42,9 @@ class SqlStorage:
         ``lock`` (PostgreSQL): a transaction-scoped advisory lock on that key, taken as the
         transaction begins, in the same round trip; SQLite admits one writer at a time anyway."""
         if self._held is not None:
+            claim = HOLDER.get()
+            if claim is not None and claim[0] is asyncio.current_task():
+                return Savepoint(claim[1], readonly)  # never a second connection under its lock
             # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
             # needs no BEGIN/COMMIT round trips: one statement, one round trip
             return self._held.unit(readonly=readonly, committed=self._published, durable=durable,
@@ -67,6 +74,10 @@ class SqlStorage:
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
+
+    def connections(self) -> dict[str, int] | None:
+        """PostgreSQL: the held connections (size, in use, idle, units waiting), for ``/ready``."""
+        return None if self._held is None else self._held.state()
 
     async def ping(self) -> None:
         async with self.transaction(readonly=True) as tx:

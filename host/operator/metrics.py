@@ -8,6 +8,7 @@ installations overdue and users due for review.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from host.runtime import Runtime
 from ports.storage import Storage
 
 access = logging.getLogger("shifo.access")
+log = logging.getLogger("shifo.web")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REQUESTS = CollectorRegistry()
 REQUEST_COUNT = Counter("shifo_http_requests", "HTTP requests answered",
@@ -143,10 +145,21 @@ async def snapshot(runtime: Runtime) -> list[Metric]:
     return out
 
 
+def _db_up(up: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily("shifo_db_up", "1 if the database answered this scrape, else 0", value=up)
+
+
 @get("/metrics", opt=public(), tags=["monitoring"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text exposition: request series of this process plus the deployment's state."""
+    runtime: Runtime = request.app.state.runtime
+    try:  # the deployment's state is read from the database: without it, only db_up 0
+        async with asyncio.timeout(runtime.settings.pool_timeout_seconds * 2 + 1):
+            families = [*await snapshot(runtime), _db_up(1)]
+    except Exception as exc:
+        log.debug("metrics without the database: %s", type(exc).__name__)
+        families = [_db_up(0)]
     scrape = CollectorRegistry()
-    scrape.register(_Snapshot(await snapshot(request.app.state.runtime)))
+    scrape.register(_Snapshot(families))
     body = generate_latest(REQUESTS) + generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)

@@ -8,9 +8,12 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError, DBAPIError
 
 from core.errors import ShifoError
 from host.fhir import outcome as fhir_outcome
+from host.web import unreachable
+from ports import conflicts
 
 log = logging.getLogger("shifo.web")
 MEDIA_TYPE = "application/problem+json"
@@ -37,8 +40,10 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 
 
 def on_shifo_error(request: Request[Any, Any, Any], exc: ShifoError) -> Response[dict[str, Any]]:
+    retry = getattr(exc, "retry_after", None)  # Unavailable: when to try again
     return problem(exc.status, exc.detail, title=exc.title, instance=request.url.path,
-                   errors=exc.errors, request_id=_request_id(request))
+                   errors=exc.errors, request_id=_request_id(request),
+                   headers=None if retry is None else {"Retry-After": str(retry)})
 
 
 def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -70,7 +75,28 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dic
                    request_id=_request_id(request))
 
 
+def bad_data(exc: BaseException) -> str | None:
+    """Why the database refused a value (SQLSTATE class 22 "data exception": a NUL or a number out
+    of range, raised by PostgreSQL or by asyncpg as it encodes; SQLite's ``OverflowError``), or
+    None. A safety net: input should be checked before it reaches the database."""
+    if isinstance(exc, OverflowError):
+        return "a number in the request is out of range"
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(exc, DataError) or (isinstance(exc, DBAPIError) and str(sqlstate or "").startswith("22")):
+        return "the database refused a value of the request as invalid or out of range"
+    return None
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if conflicts.conflicting(exc):  # a unique violation or a deadlock outside ctx.transact: 409
+        return problem(409, "a concurrent request changed the same record; read it again and retry",
+                       instance=request.url.path, request_id=_request_id(request))
+    if unreachable.lost(exc):  # the storage adapter raises Unavailable; this is a safety net
+        return on_shifo_error(request, unreachable.unavailable(exc))
+    if (why := bad_data(exc)) is not None:
+        cause = str(getattr(exc, "orig", None) or exc).split("\n", 1)[0][:200]  # no SQL, no parameters
+        log.warning("bad data reached the database on %s %s: %s", request.method, request.url.path, cause)
+        return problem(400, why, instance=request.url.path, request_id=_request_id(request))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred; it has been logged.",
                    instance=request.url.path, request_id=_request_id(request))

@@ -31,7 +31,7 @@ def mark(n: int = 0) -> dict[str, object]:
 
 @pytest.fixture
 async def storage(db_url: str) -> AsyncIterator[SqlStorage]:
-    store = SqlStorage(make_engine(db_url, pool_size=1), held=2)  # SQLAlchemy allows 1 + 1 overflow
+    store = SqlStorage(make_engine(db_url), held=2)
     async with store.transaction() as tx:
         await tx.execute(CreateTable(marks))
     yield store

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -19,8 +19,11 @@ from litestar.di import NamedDependency
 from core.events import Event
 from core.principals import Principal
 from host import audit as _audit
+from ports.conflicts import run_unit
 from ports.directory import SERVICE as DIRECTORY
 from ports.storage import Storage, Transaction
+
+T = TypeVar("T")
 
 PROJECT = "shifo"
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -134,6 +137,12 @@ class Context(msgspec.Struct, kw_only=True):
         if self.principal is None or self.principal.kind != "patient" or not self.principal.pinfl:
             raise PermissionError("not a patient with a PINFL")  # the guard never lets one through
         return self.principal.pinfl
+
+    async def transact(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """Run ``work(tx)`` as one write transaction, re-run whole when it loses to a concurrent
+        request (deadlock, serialization failure, unique violation; a few times, then 409). Every
+        state-changing route goes through here: see :func:`ports.conflicts.run_unit`."""
+        return await run_unit(self.storage, work)
 
     async def audit(self, tx: Transaction, action: str, *, patient: str | None = None,
                     object: str | None = None, outcome: str = "ok", detail: str | None = None) -> None:

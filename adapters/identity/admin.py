@@ -4,6 +4,10 @@ Each method works inside the caller's transaction when given one (``tx``), so th
 audit entry commit or vanish together. Rules enforced here, whatever the caller:
 a clinical role needs its qualification (and a pharmacist the pharmaceutical education); only staff
 accounts hold grants; a deactivated account never comes back; suspending revokes live sessions.
+
+Conflicts: a status change is an UPDATE conditioned on the status read; granting first locks the
+account row (a no-op UPDATE conditioned on an active staff account) and then checks its live grants,
+so locks are taken account first, then its grants; revoking is conditioned on ``revoked_at IS NULL``.
 """
 
 from __future__ import annotations
@@ -95,7 +99,10 @@ class Administration:
             row = await self._row(t, account)
             if status not in _MOVES.get(row.status, set()):
                 raise Conflict(f"an account that is {row.status} cannot become {status}")
-            await t.execute(update(accounts).where(accounts.c.id == account).values(status=status))
+            moved = await t.execute(update(accounts).where(
+                accounts.c.id == account, accounts.c.status == row.status).values(status=status))
+            if moved.rowcount != 1:
+                raise Conflict("the account's status changed meanwhile; read it again")
             if status != "active":
                 await t.execute(update(sessions).where(sessions.c.account == account,
                                                        sessions.c.revoked_at.is_(None))
@@ -113,7 +120,12 @@ class Administration:
         grant_id = new_id()
         async with self._unit(tx) as t:
             row = await self._row(t, account)
-            if row.kind != "staff" or row.status == "deactivated":
+            held_account = await t.execute(update(accounts).where(  # the account's lock, then its grants
+                accounts.c.id == account, accounts.c.kind == "staff", accounts.c.status != "deactivated",
+            ).values(status=accounts.c.status))
+            if held_account.rowcount != 1:
+                row = await self._row(t, account)
+            if held_account.rowcount != 1 or row.kind != "staff" or row.status == "deactivated":
                 raise Conflict(f"only active staff accounts hold roles; this one is a {row.status} "
                                f"{row.kind} account")
             held = await t.execute(select(grants.c.id).where(

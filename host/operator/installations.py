@@ -3,6 +3,10 @@
 Installing writes the ``facility_modules`` row in the same transaction, so the module is usable at
 that facility from the next request; disabling stamps ``disabled_at`` (data stays, access stops).
 Every change keeps who, when and why in ``installation_changes`` and in the audit trail.
+
+Conflicts: a move is an UPDATE conditioned on the state read (0 rows: 409); an application first
+locks its facility's row, so two applications for one facility and module cannot both pass the
+"no open request" check. Lock order: the facility, then its requests, then ``facility_modules``.
 """
 
 from __future__ import annotations
@@ -63,7 +67,9 @@ async def apply(tx: Transaction, *, facility: str, modules: list[str], applied_o
                 by: str, week_days: int = 5, due_days: int = calendar.DUE_WORKING_DAYS,
                 entry: audit.AuditEntry) -> list[Installation]:
     """Record a facility's application for ``modules``; each is due ``due_days`` working days later."""
-    if (await tx.execute(select(facilities.c.id).where(facilities.c.id == facility))).first() is None:
+    held = await tx.execute(update(facilities).where(facilities.c.id == facility)  # the facility's lock
+                            .values(name=facilities.c.name))
+    if held.rowcount != 1:
         raise _invalid("facility", f"no facility {facility!r}")
     unknown = [m for m in modules if m not in known]
     if unknown or not modules:
@@ -101,12 +107,16 @@ async def move(tx: Transaction, installation: UUID, state: str, *, reason: str |
     values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now, "updated_by": by}
     if state == "installed":
         values["installed_on"] = now.date() if row.installed_on is None else row.installed_on
+    moved = await tx.execute(update(installations).where(
+        installations.c.id == installation, installations.c.state == row.state).values(values))
+    if moved.rowcount != 1:
+        raise Conflict("the installation request changed meanwhile; read it again")
+    if state == "installed":
         await _enable(tx, row.facility, row.module, now)
     elif state == "disabled":
         await tx.execute(update(facility_modules).where(
             facility_modules.c.facility == row.facility, facility_modules.c.module == row.module)
             .values(disabled_at=now))
-    await tx.execute(update(installations).where(installations.c.id == installation).values(values))
     await _history(tx, installation, state, reason, by, now)
     await audit.record(tx, msgspec.structs.replace(
         entry, object=f"{row.facility}/{row.module}", facility=row.facility,

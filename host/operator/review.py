@@ -5,6 +5,10 @@ their live grants (a grant never certified counts from when it was granted). It 
 ``certification_days`` (365): flagged ``review_warning_days`` before, then suspended by
 :func:`enforce` when ``auto_suspend`` is on. Last sign-in and last activity come from the audit
 trail, which the host owns; credential-sharing flags come from the identity port.
+
+Conflicts: a decision first locks its open campaign (:func:`_hold_open`), closing is conditioned on
+``closed_at IS NULL``, and revoking on the grant being live, so no decision lands in a closed
+campaign and a grant is revoked once. Lock order: the campaign, then the grant.
 """
 
 from __future__ import annotations
@@ -126,12 +130,10 @@ async def decide(tx: Transaction, identity: Identity, campaign_id: UUID, grant_i
                  comment: str, by: str, entry: audit.AuditEntry) -> Decision:
     """Certify or revoke one grant within an open campaign; the decision and its audit entry commit
     together with the revocation."""
-    c = await campaign(tx, campaign_id)
-    if c.closed_at is not None:
-        raise Conflict("the campaign is closed")
     if decision not in ("certify", "revoke"):
         raise ValidationFailed("decide certify or revoke",
                                errors=[{"field": "decision", "message": "certify or revoke"}])
+    await _hold_open(tx, campaign_id)
     grant = await _grant(tx, identity, grant_id)
     if grant[1].revoked_at is not None:
         raise Conflict("the grant is already revoked")
@@ -162,11 +164,23 @@ async def _grant(tx: Transaction, identity: Identity, grant_id: UUID) -> tuple[A
     raise NotFound(f"no grant {grant_id}")
 
 
+async def _hold_open(tx: Transaction, campaign_id: UUID) -> None:
+    """Lock the open campaign until the transaction ends (a no-op UPDATE on ``closed_at IS NULL``):
+    a decision and the campaign's closing never overlap. 404 or 409 if it is not open."""
+    held = await tx.execute(review_campaigns.update().where(
+        review_campaigns.c.id == campaign_id, review_campaigns.c.closed_at.is_(None))
+        .values(title=review_campaigns.c.title))
+    if held.rowcount != 1:
+        await campaign(tx, campaign_id)  # 404 if there is none
+        raise Conflict("the campaign is closed")
+
+
 async def close(tx: Transaction, campaign_id: UUID, entry: audit.AuditEntry) -> Campaign:
-    c = await campaign(tx, campaign_id)
-    if c.closed_at is None:
-        await tx.execute(review_campaigns.update().where(review_campaigns.c.id == campaign_id)
-                         .values(closed_at=clock.utcnow()))
+    """Idempotent: closing a closed campaign answers it as it is."""
+    closed = await tx.execute(review_campaigns.update().where(
+        review_campaigns.c.id == campaign_id, review_campaigns.c.closed_at.is_(None))
+        .values(closed_at=clock.utcnow()))
+    if closed.rowcount == 1:
         await audit.record(tx, msgspec.structs.replace(entry, object=str(campaign_id)))
     return await campaign(tx, campaign_id)
 
@@ -204,7 +218,10 @@ async def enforce(tx: Transaction, identity: Identity, cfg: OperatorConfig, entr
     suspended = []
     for user in await inventory(tx, identity, cfg, now):
         if "certification_lapsed" in user.flags:
-            await identity.set_status(user.id, "suspended", tx=tx)
+            try:
+                await identity.set_status(user.id, "suspended", tx=tx)
+            except Conflict:  # suspended meanwhile (another process's enforcer): nothing to do
+                continue
             await audit.record(tx, msgspec.structs.replace(
                 entry, object=str(user.id), detail=f"{user.login}: certification lapsed on "
                 f"{user.certification_due}"))

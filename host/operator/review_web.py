@@ -15,6 +15,7 @@ from host.operator import config, review
 from host.pluginapi import requires
 from host.runtime import Runtime
 from host.web.guard import client_of
+from ports.conflicts import run_unit
 
 Req = Request[Any, Any, Any]
 READ = requires("operator.review", "read", principal="operator", facility_scoped=False)
@@ -50,8 +51,10 @@ class DecisionIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 async def users(request: Req) -> list[review.UserLine]:
     """Every user with roles per facility, qualification, last sign-in, last activity and flags."""
     rt = _rt(request)
-    async with rt.storage.transaction(readonly=True) as tx:
-        return await review.inventory(tx, rt.identity, config.of(rt.settings))
+    async with rt.storage.transaction() as tx:  # a write unit: the read is audited
+        lines = await review.inventory(tx, rt.identity, config.of(rt.settings))
+        await audit.record(tx, msgspec.structs.replace(_entry(request, "users"), object="inventory"))
+        return lines
 
 
 @post("/review/campaigns", opt=MANAGE, status_code=201)
@@ -63,23 +66,23 @@ async def open_campaign(request: Req, data: JSONBody[NewCampaign]) -> review.Cam
 @post("/review/campaigns/{cid:uuid}/decisions", opt=MANAGE, status_code=201)
 async def decide(request: Req, cid: FromPath[UUID], data: JSONBody[DecisionIn]) -> review.Decision:
     rt = _rt(request)
-    async with rt.storage.transaction() as tx:
-        return await review.decide(tx, rt.identity, cid, data.grant, data.decision, data.comment,
-                                   _who(request), _entry(request, data.decision))
+    return await run_unit(rt.storage, lambda tx: review.decide(  # re-run whole if it loses a race
+        tx, rt.identity, cid, data.grant, data.decision, data.comment, _who(request),
+        _entry(request, data.decision)))
 
 
 @post("/review/campaigns/{cid:uuid}/close", opt=MANAGE, status_code=200)
 async def close(request: Req, cid: FromPath[UUID]) -> review.Campaign:
-    async with _rt(request).storage.transaction() as tx:
-        return await review.close(tx, cid, _entry(request, "close"))
+    return await run_unit(_rt(request).storage, lambda tx: review.close(tx, cid, _entry(request, "close")))
 
 
 @get("/review/campaigns/{cid:uuid}/evidence", opt=READ)
 async def evidence(request: Req, cid: FromPath[UUID], format: FromQuery[str] = "json") -> Response[Any]:
     """Who reviewed what, when, and the decision: ``?format=csv`` or ``json``."""
     rt = _rt(request)
-    async with rt.storage.transaction(readonly=True) as tx:
+    async with rt.storage.transaction() as tx:  # a write unit: the read is audited
         found = await review.evidence(tx, rt.identity, cid)
+        await audit.record(tx, msgspec.structs.replace(_entry(request, "evidence"), object=str(cid)))
     if format == "csv":
         return Response(review.evidence_csv(found), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="review-{cid}.csv"'})
@@ -90,9 +93,9 @@ async def evidence(request: Req, cid: FromPath[UUID], format: FromQuery[str] = "
 async def enforce(request: Req) -> dict[str, list[str]]:
     """Suspend users whose certification lapsed (when configured); run daily, e.g. from cron."""
     rt = _rt(request)
-    async with rt.storage.transaction() as tx:
-        return {"suspended": await review.enforce(tx, rt.identity, config.of(rt.settings),
-                                                  _entry(request, "suspend"))}
+    done = await run_unit(rt.storage, lambda tx: review.enforce(tx, rt.identity, config.of(rt.settings),
+                                                                _entry(request, "suspend")))
+    return {"suspended": done}
 
 
 routes = [users, open_campaign, decide, close, evidence, enforce]

@@ -13,6 +13,7 @@ from typing import Any
 
 from host import audit
 from host.operator import config, review
+from ports.conflicts import run_unit
 
 log = logging.getLogger("shifo.operator")
 
@@ -38,10 +39,9 @@ class ReviewEnforcer:
 
     async def run_once(self) -> list[str]:
         rt = self.runtime
-        async with rt.storage.transaction() as tx:
-            entry = audit.AuditEntry(action="operator.review/suspend", login="shifo", role="operator",
-                                     detail="automatic: certification lapsed")
-            return await review.enforce(tx, rt.identity, self.cfg, entry)
+        entry = audit.AuditEntry(action="operator.review/suspend", login="shifo", role="operator",
+                                 detail="automatic: certification lapsed")
+        return await run_unit(rt.storage, lambda tx: review.enforce(tx, rt.identity, self.cfg, entry))
 
     async def _run(self) -> None:
         every = self.cfg.enforce_every_hours * 3600

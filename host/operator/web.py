@@ -23,6 +23,7 @@ from host.pluginapi import requires
 from host.runtime import Runtime
 from host.tables import facilities
 from host.web.guard import client_of
+from ports.conflicts import run_unit
 
 Req = Request[Any, Any, Any]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -141,11 +142,10 @@ class Transition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 async def apply(request: Req, data: JSONBody[Application]) -> list[installations.Installation]:
     """A facility applies for modules; each is due 15 working days after ``applied_on``."""
     rt, cfg = runtime(request), config.of(runtime(request).settings)
-    async with rt.storage.transaction() as tx:
-        return await installations.apply(
-            tx, facility=data.facility, modules=data.modules, applied_on=data.applied_on,
-            known=rt.modules.names, by=who(request), week_days=cfg.week_days,
-            due_days=cfg.due_working_days, entry=entry(request, "installation/apply"))
+    return await run_unit(rt.storage, lambda tx: installations.apply(
+        tx, facility=data.facility, modules=data.modules, applied_on=data.applied_on,
+        known=rt.modules.names, by=who(request), week_days=cfg.week_days,
+        due_days=cfg.due_working_days, entry=entry(request, "installation/apply")))
 
 
 @get("/installations", opt=op("installation", "read"))
@@ -164,9 +164,9 @@ async def transition(request: Req, iid: FromPath[UUID],
     stays."""
     rt = runtime(request)
     try:
-        async with rt.storage.transaction() as tx:
-            return await installations.move(tx, iid, data.state, reason=data.reason, by=who(request),
-                                             entry=entry(request, f"installation/{data.state}"))
+        return await run_unit(rt.storage, lambda tx: installations.move(
+            tx, iid, data.state, reason=data.reason, by=who(request),
+            entry=entry(request, f"installation/{data.state}")))
     finally:
         rt.installations_changed()
 

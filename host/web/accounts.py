@@ -1,7 +1,10 @@
 """The operator's account administration: accounts, their status and their per-facility grants.
 
 Only operator accounts reach these routes (the integrator answers for access control); each change
-commits together with its audit entry. Operators see accounts and grants, never clinical data.
+commits together with its audit entry, and a refused change (4xx) is audited in a unit of its own.
+Reads are audited too: they show people's names and PINFLs. Operators see accounts and grants, never
+clinical data; lists show a patient's PINFL masked (:func:`mask_pinfl`), and only the audited
+single-account read (``GET /accounts/{id}``, which also lands in that patient's access log) shows it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from core.errors import ValidationFailed
+from core.errors import ShifoError, ValidationFailed
 from host import audit
 from host.pluginapi import requires
 from host.runtime import Runtime
 from host.tables import facilities
 from host.web.guard import client_of
+from ports.conflicts import run_unit
 from ports.identity import Account, GrantRecord, Qualification, SessionFlag, SessionInfo
 from ports.storage import Transaction
 
@@ -51,15 +55,39 @@ class AccountDetail(msgspec.Struct, frozen=True):
     sessions: list[SessionInfo]
 
 
+def mask_pinfl(pinfl: str | None) -> str | None:
+    """``31234*******45``: enough to tell two people apart in a list, not enough to look one up."""
+    return pinfl if not pinfl or len(pinfl) < 8 else pinfl[:5] + "*" * (len(pinfl) - 7) + pinfl[-2:]
+
+
+def _masked(account: Account) -> Account:
+    if account.kind != "patient":
+        return account
+    return msgspec.structs.replace(account, pinfl=mask_pinfl(account.pinfl))
+
+
+def _entry(request: Req, action: str, target: str, **fields: Any) -> audit.AuditEntry:
+    state = request.scope.get("state", {})
+    return audit.entry(state.get("principal"), f"admin.account/{action}", object=target,
+                       request_id=state.get("request_id"), client=client_of(request), **fields)
+
+
 async def _change(request: Req, action: str, target: str,
                   change: Callable[[Transaction], Awaitable[T]], detail: str | None = None) -> T:
+    """Run ``change`` and audit it in one unit; a refusal is audited on its own, then raised."""
     runtime: Runtime = request.app.state.runtime
-    state = request.scope.get("state", {})
-    async with runtime.storage.transaction() as tx:
-        result = await change(tx)
-        await audit.record(tx, audit.entry(state.get("principal"), f"admin.account/{action}", object=target,
-                                           detail=detail, request_id=state.get("request_id"),
-                                           client=client_of(request)))
+    try:
+        async def unit(tx: Transaction) -> T:
+            done = await change(tx)
+            await audit.record(tx, _entry(request, action, target, detail=detail))
+            return done
+
+        result = await run_unit(runtime.storage, unit)  # re-run whole when it loses a race, then 409
+    except ShifoError as refused:
+        async with runtime.storage.transaction() as tx:
+            await audit.record(tx, _entry(request, action, target, outcome=f"refused:{refused.status}",
+                                          detail=f"{detail or ''} {refused}".strip()))
+        raise
     return result
 
 
@@ -69,7 +97,13 @@ def _identity(request: Req) -> Any:
 
 @get("/accounts", opt=READ)
 async def list_accounts(request: Req) -> list[Account]:
-    return await _identity(request).accounts()  # type: ignore[no-any-return]
+    """Every account; patients' PINFLs masked. Audited."""
+    identity = _identity(request)
+
+    async def read(tx: Transaction) -> list[Account]:
+        return [_masked(a) for a in await identity.accounts(tx=tx)]
+
+    return await _change(request, "list", "accounts", read)
 
 
 @post("/accounts", opt=MANAGE, status_code=201)
@@ -87,9 +121,15 @@ async def create_account(request: Req, data: JSONBody[NewAccount]) -> Account:
 
 @get("/accounts/{account_id:uuid}", opt=READ)
 async def read_account(request: Req, account_id: FromPath[UUID]) -> AccountDetail:
-    identity = _identity(request)
-    return AccountDetail(await identity.account(account_id), await identity.grants(account_id),
-                         await identity.sessions(account_id))
+    """One account looked up on purpose, PINFL unmasked; audited (for a patient, in their access log)."""
+    identity, runtime = _identity(request), request.app.state.runtime
+    async with runtime.storage.transaction() as tx:
+        account = await identity.account(account_id, tx=tx)
+        detail = AccountDetail(account, await identity.grants(account_id, tx=tx),
+                               await identity.sessions(account_id, tx=tx))
+        patient = account.pinfl if account.kind == "patient" else None
+        await audit.record(tx, _entry(request, "read", str(account_id), patient=patient))
+    return detail
 
 
 def _status_route(path: str, status: str, action: str) -> Any:
@@ -138,8 +178,10 @@ async def revoke(request: Req, grant_id: FromPath[UUID]) -> GrantRecord:
 
 @get("/session-flags", opt=READ)
 async def session_flags(request: Req) -> list[SessionFlag]:
-    """Accounts signed in from two client addresses at once (possible credential sharing)."""
-    return await _identity(request).flags()  # type: ignore[no-any-return]
+    """Accounts signed in from two client addresses at once, or a token presented from an address
+    other than its own (``session`` = ``other_session``): possible credential sharing. Audited."""
+    identity = _identity(request)
+    return await _change(request, "flags", "session-flags", lambda tx: identity.flags(tx=tx))
 
 
 router = Router(path="/api/v1/admin", tags=["admin"], route_handlers=[

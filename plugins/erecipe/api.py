@@ -1,7 +1,8 @@
 """HTTP routes of the erecipe module, mounted under /api/v1/erecipe/.
 
 Signatures are verified before a write transaction opens (verification may be slow or remote),
-then the write re-checks the state under a condition, so nothing verified stale slips through.
+then the write re-checks the state under a condition, so nothing verified stale slips through; it
+runs through ``ctx.transact``, which re-runs it when it loses to a concurrent request.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from plugins.erecipe.schema import (
 )
 from ports.directory import SERVICE as DIRECTORY
 from ports.signature import DevSigner
+from ports.storage import Transaction
 
 PINFL = Annotated[str | None, Parameter(pattern=r"^[0-9]{14}\Z")]
 PRESCRIBE = requires("erecipe.prescription", "prescribe")
@@ -86,11 +88,12 @@ class PrescriptionController(Controller):
     async def draft(self, ctx: Ctx, request: Request[Any, Any, Any], data: JSONBody[DraftIn]) -> Draft:
         """Validate a prescription and return the canonical bytes (base64) the prescriber signs."""
         who = prescriber(ctx)
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Draft:
             made = await prescribing.draft(tx, data, who, categories(request), utcnow(),
                                            ctx.services.get(DIRECTORY))
             await ctx.audit(tx, "erecipe.prescription/draft", patient=data.patient_pinfl, object=str(made.id))
             return made
+        return await ctx.transact(work)
 
     @post("/{rx:uuid}/issue", opt=PRESCRIBE, status_code=200)
     async def issue(self, ctx: Ctx, rx: FromPath[UUID], data: JSONBody[IssueIn]) -> Prescription:
@@ -105,10 +108,11 @@ class PrescriptionController(Controller):
                                    errors=[{"field": "content", "message": "changed after signing"}])
         now = utcnow()
         verdict = await signing.verify(ctx.services, row.canonical, data.signature, pinfl=who.pinfl, now=now)
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Prescription:
             await prescribing.issue(tx, rx, who, verdict, signing.decode(data.signature), now)
             await ctx.audit(tx, "erecipe.prescription/issue", patient=row.patient_pinfl, object=str(rx))
             return await views.full(tx, rx, now)
+        return await ctx.transact(work)
 
     @post("/{rx:uuid}/cancel", opt=PRESCRIBE, status_code=200)
     async def cancel(self, ctx: Ctx, rx: FromPath[UUID], data: JSONBody[CancelIn]) -> Prescription:
@@ -120,10 +124,11 @@ class PrescriptionController(Controller):
         prescribing.cancellable(row, who, now)
         verdict = await signing.verify(ctx.services, prescribing.cancel_content(row.number, data.reason),
                                        data.signature, pinfl=who.pinfl, now=now)
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Prescription:
             await prescribing.cancel(tx, rx, who, data.reason, verdict, signing.decode(data.signature), now)
             await ctx.audit(tx, "erecipe.prescription/cancel", patient=row.patient_pinfl, object=str(rx))
             return await views.full(tx, rx, now)
+        return await ctx.transact(work)
 
     @get("/{rx:uuid}", opt=READ)
     async def read(self, ctx: Ctx, rx: FromPath[UUID]) -> Prescription:
@@ -160,15 +165,17 @@ class DispensingController(Controller):
     async def dispense(self, ctx: Ctx, number: FromPath[str], data: JSONBody[DispenseIn]) -> Dispensed:
         """Dispense, signed over ``canonical_json({"action": "dispense", "number", "dispense_id",
         "items"})``; each signed dispense is accepted once (a replay is 409)."""
-        assert ctx.principal is not None and ctx.facility is not None
+        principal, facility = ctx.principal, ctx.facility
+        assert principal is not None and facility is not None
         now = utcnow()
         canonical = dispensing.content(number, data.items, data.dispense_id)
-        verdict = await signing.verify(ctx.services, canonical, data.signature, pinfl=ctx.principal.pinfl,
+        verdict = await signing.verify(ctx.services, canonical, data.signature, pinfl=principal.pinfl,
                                        now=now)
         once = data.dispense_id or signing.signed_once_id(canonical, verdict)
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Dispensed:
             done = await dispensing.dispense(
-                tx, number, data.items, by=ctx.principal.id, facility=ctx.facility, canonical=canonical,
+                tx, number, data.items, by=principal.id, facility=facility, canonical=canonical,
                 signature=signing.decode(data.signature), verification=verdict, now=now, dispense_id=once,
                 audit=ctx.audit)
             return done
+        return await ctx.transact(work)

@@ -22,6 +22,7 @@ from core.errors import Conflict
 from core.events import PrescriptionExpired
 from core.ids import new_id
 from plugins.erecipe.tables import history, prescriptions
+from ports.conflicts import run_unit
 from ports.storage import Storage, Transaction
 
 ACTIVE = ("issued", "partially_dispensed")
@@ -78,8 +79,8 @@ class Expiry:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self, now: datetime | None = None) -> int:
-        async with self.storage.transaction() as tx:
-            return await expire_due(tx, now or utcnow())
+        at = now or utcnow()
+        return await run_unit(self.storage, lambda tx: expire_due(tx, at))
 
     async def _loop(self) -> None:
         while True:

@@ -136,8 +136,11 @@ async def issue(tx: Transaction, rx: UUID, who: Prescriber, verification: dict[s
     row = await load(tx, rx, lock=True)
     issuable(row, who, now)
     await check_on_card(tx, row.patient_pinfl, row.diagnosis)  # the card may have changed since the draft
-    await tx.execute(update(prescriptions).where(prescriptions.c.id == rx).values(
-        status="issued", signature=signature, verification=verification, issued_at=now))
+    changed = await tx.execute(update(prescriptions).where(
+        prescriptions.c.id == rx, prescriptions.c.status == "draft",
+    ).values(status="issued", signature=signature, verification=verification, issued_at=now))
+    if changed.rowcount != 1:
+        raise Conflict("the prescription changed meanwhile; read it again")
     repeats = row.content["dispensing"]["repeats"]
     await tx.execute(lines.insert(), [
         {"prescription_id": rx, "line": ln["line"], "inn": ln["inn"], "quantity": ln["quantity"],

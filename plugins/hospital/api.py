@@ -1,5 +1,6 @@
 """HTTP routes of the hospital module, mounted under /api/v1/hospital/. Thin: each opens one
-transaction, calls a use case and writes its audit line in that same transaction."""
+transaction, calls a use case and writes its audit line in that same transaction; a write runs
+through ``ctx.transact``, which re-runs it when it loses to a concurrent request."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from plugins.hospital.schema import (
     WardIn,
 )
 from plugins.hospital.tables import pending
+from ports.storage import Transaction
 
 Id = FromPath[UUID]
 
@@ -71,10 +73,11 @@ class WardController(Controller):
 
     @post("/wards", opt=requires("hospital.ward", "manage"), summary="Add a ward with its beds")
     async def add(self, ctx: Ctx, data: JSONBody[WardIn]) -> Ward:
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Ward:
             ward = await wards.create(tx, _facility(ctx), data)
             await ctx.audit(tx, "hospital.ward/manage", object=str(ward.id))
             return ward
+        return await ctx.transact(work)
 
     @get("/wards", opt=requires("hospital.ward", "read"), summary="Wards, beds and who lies where")
     async def list(self, ctx: Ctx) -> list[Ward]:
@@ -106,12 +109,13 @@ class StayController(Controller):
 
     @post("/stays", opt=requires("hospital.stay", "admit"), summary="Admit (referral or emergency)")
     async def admit(self, ctx: Ctx, data: JSONBody[AdmitIn]) -> Stay:
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Stay:
             patient_id = await _referred(tx, _facility(ctx), data)
             patient = await patients.find(ctx.services, tx, patient_id)
             stay = await stays.admit(tx, _facility(ctx), data, patient, _me(ctx))
             await ctx.audit(tx, "hospital.stay/admit", patient=patient.pinfl, object=str(stay.id))
             return stay
+        return await ctx.transact(work)
 
     @get("/stays/{stay_id:uuid}", opt=requires("hospital.stay", "read"))
     async def read(self, ctx: Ctx, stay_id: Id) -> Stay:
@@ -129,14 +133,16 @@ class StayController(Controller):
 
     @post("/stays/{stay_id:uuid}/transfer", status_code=200, opt=requires("hospital.stay", "transfer"))
     async def transfer(self, ctx: Ctx, stay_id: Id, data: JSONBody[TransferIn]) -> Stay:
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Stay:
             stay = await stays.transfer(tx, _facility(ctx), stay_id, data, _me(ctx))
             await ctx.audit(tx, "hospital.stay/transfer", object=str(stay_id), detail=str(data.bed_id))
             return stay
+        return await ctx.transact(work)
 
     @post("/stays/{stay_id:uuid}/discharge", status_code=200, opt=requires("hospital.stay", "discharge"))
     async def discharge(self, ctx: Ctx, stay_id: Id, data: JSONBody[DischargeIn]) -> Stay:
-        async with ctx.storage.transaction() as tx:
+        async def work(tx: Transaction) -> Stay:
             stay = await stays.discharge(tx, _facility(ctx), stay_id, data, _me(ctx))
             await ctx.audit(tx, "hospital.stay/discharge", object=str(stay_id), detail=data.outcome)
             return stay
+        return await ctx.transact(work)

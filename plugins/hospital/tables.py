@@ -7,7 +7,19 @@ bed never holds two patients and a stay never holds two beds, on SQLite and Post
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, MetaData, String, Table, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ports.sql import UtcDateTime
@@ -74,6 +86,9 @@ stays = Table(
     Column("summary", String(10_000)),
 )
 Index("ix_hospital_stays_patient", stays.c.pinfl, stays.c.facility, stays.c.status)
+_ADMITTED = text("status = 'admitted'")
+Index("uq_hospital_stays_admitted", stays.c.facility, stays.c.pinfl, unique=True,  # migration k0002
+      sqlite_where=_ADMITTED, postgresql_where=_ADMITTED)
 
 transfers = Table(
     "hospital_transfers",
@@ -98,4 +113,17 @@ stay_entries = Table(
     Column("performed_at", UtcDateTime, nullable=False),
     Column("status", String(24), nullable=False),
     Column("summary", Json, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # the entry version of the content
+)
+Index("ix_hospital_stay_entries_entry", stay_entries.c.entry_id)
+
+# the newest mark (entered in error, cancelled) of each mirrored record, kept even before the
+# record itself arrives: see ports.projection
+entry_marks = Table(
+    "hospital_entry_marks",
+    metadata,
+    Column("record_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("patch", Json, nullable=False),
 )

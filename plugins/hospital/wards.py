@@ -51,6 +51,12 @@ async def bed(tx: Transaction, facility: str, bed_id: UUID) -> Any:
     return row
 
 
+async def lock(tx: Transaction, bed_ids: list[UUID]) -> None:
+    """Lock several beds in id order, the one order every unit of work takes them in (PostgreSQL;
+    SQLite admits one writer at a time anyway)."""
+    await tx.execute(select(beds.c.id).where(beds.c.id.in_(bed_ids)).order_by(beds.c.id).with_for_update())
+
+
 async def occupy(tx: Transaction, facility: str, bed_id: UUID, stay_id: UUID) -> Any:
     """Put the stay in the bed, or 409 if somebody lies there (checked and taken in one UPDATE)."""
     row = await bed(tx, facility, bed_id)

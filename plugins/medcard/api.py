@@ -52,8 +52,8 @@ class PatientController(Controller):
     @post("/", opt=requires("medcard.patient", "register"))
     async def register(self, ctx: Ctx, data: JSONBody[PatientIn]) -> Patient:
         """Register a patient; the PINFL must agree with the birth date and sex (422), once (409)."""
-        async with ctx.storage.transaction() as tx:
-            return await registry.register(tx, data, by=ctx.user_id, facility=ctx.facility, audit=ctx.audit)
+        return await ctx.transact(lambda tx: registry.register(
+            tx, data, by=ctx.user_id, facility=ctx.facility, audit=ctx.audit))
 
     @get("/", opt=requires("medcard.patient", "read"))
     async def search(

@@ -36,21 +36,20 @@ _ERROR = "/{entry_id:uuid}/entered-in-error"
 
 
 async def _record(ctx: Ctx, request: Req, patient_id: UUID, data: EntryIn) -> Entry:
-    async with ctx.storage.transaction() as tx:
-        return await entries.record(tx, patient_id, data, by=author(ctx), late_after=late_after(request),
-                                     audit=ctx.audit)
+    return await ctx.transact(lambda tx: entries.record(
+        tx, patient_id, data, by=author(ctx), late_after=late_after(request), audit=ctx.audit))
 
 
 async def _correct(ctx: Ctx, patient_id: UUID, entry_id: UUID, data: Any) -> Entry:
-    async with ctx.storage.transaction() as tx:
-        return await versions.correct(tx, patient_id, entry_id, data.entry, version=data.version,
-                                      reason=data.reason, by=author(ctx), audit=ctx.audit)
+    return await ctx.transact(lambda tx: versions.correct(
+        tx, patient_id, entry_id, data.entry, version=data.version, reason=data.reason, by=author(ctx),
+        audit=ctx.audit))
 
 
 async def _error(ctx: Ctx, patient_id: UUID, entry_id: UUID, kind: str, data: ErrorIn) -> Entry:
-    async with ctx.storage.transaction() as tx:
-        return await versions.mark_error(tx, patient_id, entry_id, kind, version=data.version,
-                                         reason=data.reason, by=author(ctx), audit=ctx.audit)
+    return await ctx.transact(lambda tx: versions.mark_error(
+        tx, patient_id, entry_id, kind, version=data.version, reason=data.reason, by=author(ctx),
+        audit=ctx.audit))
 
 
 class IndicatorController(Controller):

@@ -89,15 +89,23 @@ def _matches(kind: str, summary: dict[str, Any]) -> list[str] | None:
 
 
 async def fulfil(tx: Transaction, pinfl: str, entry_id: UUID, kind: str, summary: dict[str, Any]) -> None:
+    """The oldest open order the result matches is closed by it. One result entry closes one order:
+    its other versions (a correction, a retried delivery, in whatever order) close no other."""
     codes = _matches(kind, summary)
     if not codes or pinfl is None:
+        return
+    closed = select(referrals.c.id).where(referrals.c.pinfl == pinfl, referrals.c.kind == kind,
+                                          referrals.c.result_entry_id == entry_id)
+    if (await tx.execute(closed)).first():
         return
     row = (await tx.execute(select(referrals).where(
         referrals.c.pinfl == pinfl, referrals.c.kind == kind, referrals.c.status == "open",
         func.lower(referrals.c.code).in_(codes)).order_by(referrals.c.created_at).limit(1))).first()
     if row is None:
         return
-    await tx.execute(update(referrals).where(referrals.c.id == row.id, referrals.c.status == "open")
-                     .values(status="closed", closed_at=utcnow(), result_entry_id=entry_id))
+    done = await tx.execute(update(referrals).where(referrals.c.id == row.id, referrals.c.status == "open")
+                            .values(status="closed", closed_at=utcnow(), result_entry_id=entry_id))
+    if done.rowcount != 1:  # closed meanwhile: its event was published by whoever closed it
+        return
     await tx.publish(OrderClosed(patient=pinfl, facility=row.facility, order_id=row.id,
                                  visit_id=row.visit_id, entry_id=entry_id))

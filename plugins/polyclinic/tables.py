@@ -7,7 +7,7 @@ can never both succeed; ``(facility, doctor, starts_at)`` is unique so a slot ex
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, MetaData, String, Table, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, UniqueConstraint, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ports.sql import UtcDateTime
@@ -47,6 +47,9 @@ visits = Table(
     Column("final_diagnosis", String(8)),
 )
 Index("ix_polyclinic_visits_patient", visits.c.pinfl, visits.c.facility, visits.c.status)
+_OPEN = text("status = 'open'")
+Index("uq_polyclinic_visits_open", visits.c.facility, visits.c.pinfl, unique=True,  # migration p0003
+      sqlite_where=_OPEN, postgresql_where=_OPEN)
 
 visit_entries = Table(
     "polyclinic_visit_entries",
@@ -57,6 +60,19 @@ visit_entries = Table(
     Column("performed_at", UtcDateTime, nullable=False),
     Column("status", String(24), nullable=False),  # current | entered_in_error
     Column("summary", Json, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # the entry version of the content
+)
+Index("ix_polyclinic_visit_entries_entry", visit_entries.c.entry_id)
+
+# the newest mark (entered in error, cancelled) of each mirrored record, kept even before the
+# record itself arrives: see ports.projection
+entry_marks = Table(
+    "polyclinic_entry_marks",
+    metadata,
+    Column("record_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("patch", Json, nullable=False),
 )
 
 referrals = Table(

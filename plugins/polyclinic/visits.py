@@ -3,6 +3,11 @@
 The visit's id is the card's ``encounter_id``: entries recorded with it (or for the patient at the
 same facility while the visit is open) attach by themselves (see :mod:`inbound`). A closed visit
 is read-only; a correction goes through the card's versioning, and its mirror here follows.
+
+Conflicts: closing is an UPDATE conditioned on ``status = 'open'``; whatever adds to a visit
+(a referral, an order) first locks it the same way (:func:`require_open`), so nothing is added to a
+visit closed meanwhile. Lock order: the slot, then its visit. One open visit per patient and
+facility is a partial unique index: a concurrent second open is a 409.
 """
 
 from __future__ import annotations
@@ -98,7 +103,11 @@ async def close(tx: Transaction, facility: str, visit_id: UUID, data: CloseIn, b
 
 
 async def require_open(tx: Transaction, facility: str, visit_id: UUID) -> Any:
+    """The open visit, locked until the transaction ends (a no-op UPDATE on ``status = 'open'``, so
+    a concurrent close waits for the change made here, or this sees it closed): 409 if closed."""
     row = await get(tx, facility, visit_id)
-    if row.status != "open":
+    held = await tx.execute(update(visits).where(visits.c.id == visit_id, visits.c.status == "open")
+                            .values(status=visits.c.status))
+    if held.rowcount != 1:
         raise Conflict(f"visit {visit_id} is closed: it is read-only")
     return row

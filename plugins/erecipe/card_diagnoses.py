@@ -4,7 +4,8 @@ Issuing checks the prescription's ICD-10 code against this projection in its own
 diagnosis the card refuted or marked entered in error is refused; one the card lacks is allowed
 (a prescription may come with a new diagnosis). Delivery is at least once and may reorder after a
 retry, so a row takes its status only from an event of an entry version at least as recent as the
-one it holds, and its code only from a version at least as recent as the one the code came from.
+one it holds, and its code and verification (the version's content) only from a version at least
+as recent as the one they came from: whatever the order, the row is the same.
 """
 
 from __future__ import annotations
@@ -63,12 +64,10 @@ async def project(event: Event, tx: Transaction) -> None:
             status=seen.status, entry_version=seen.version, updated_at=event.occurred_at))
         return
     values: dict[str, Any] = {}
-    if seen.code is not None and seen.version >= row.code_version:
-        values.update(code=seen.code, code_version=seen.version)
+    if seen.code is not None and seen.version >= row.code_version:  # the version's content
+        values.update(code=seen.code, code_version=seen.version, verification=seen.verification)
     if seen.version >= row.entry_version:
         values.update(status=seen.status, entry_version=seen.version, updated_at=event.occurred_at)
-        if seen.verification is not None:
-            values["verification"] = seen.verification
     if values:
         await tx.execute(update(card_diagnoses).where(card_diagnoses.c.entry_id == entry_id).values(**values))
 

@@ -3,7 +3,8 @@ pending admission; the card's entries attach to the patient's stay.
 
 An entry belongs to the stay whose id is its ``encounter_id``; one without it belongs to the
 patient's current stay at the facility where it was recorded. A discharged stay takes no new
-entries, but the mirror of an entry it already holds follows the card's corrections.
+entries, but the mirror of an entry it already holds follows the card's corrections. Each copy
+keeps the newest version delivered, in whatever order the versions come (:mod:`ports.projection`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select
 
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event, ReferralCreated
 from host.pluginapi import EventHandler
-from plugins.hospital.tables import pending, stay_entries, stays
+from plugins.hospital.tables import entry_marks, pending, stay_entries, stays
+from ports.projection import Mirror, told
 from ports.sql import in_list
 from ports.storage import Transaction, prepared
+
+#: the stays' copies of card entries and prescriptions, newest version wins (ports.projection)
+MIRROR = Mirror(stay_entries, "stay_id", entry_marks)
 
 
 async def on_referral(event: Event, tx: Transaction) -> None:
@@ -55,15 +60,6 @@ _NAMED_STAY = _latest_stay(stays.c.id == bindparam("encounter_id"))
 _STAY_AT = _latest_stay((stays.c.pinfl == bindparam("pinfl")) & (stays.c.facility == bindparam("facility"))
                         & (stays.c.admitted_at <= _AT)
                         & (stays.c.discharged_at.is_(None) | (stays.c.discharged_at >= _AT)))
-_HELD = prepared(select(stay_entries.c.stay_id).where(stay_entries.c.entry_id == bindparam("entry_id")))
-
-
-async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> set[UUID]:
-    """The stays that already mirror the entry: none for a new entry (its id is new, and the inbox
-    keeps it from being handled twice), so only a correction asks."""
-    if isinstance(event, EntryRecorded):
-        return set()
-    return {r.stay_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
 
 
 _CURRENT_STAYS = {  # built once per dialect, kept prepared: the relay runs it for every batch
@@ -96,35 +92,19 @@ async def _current_stays(tx: Transaction, events: list[EntryRecorded]) -> dict[U
 
 async def on_entries(events: Sequence[Event], tx: Transaction) -> None:
     """:func:`on_entry` for a batch: new entries that name no stay find theirs in one query."""
-    plain = [e for e in events if isinstance(e, EntryRecorded) and e.encounter_id is None and e.patient]
-    targets, batched = await _current_stays(tx, plain), {id(e) for e in plain}
-    for event in events:
-        if id(event) in batched:
-            assert isinstance(event, EntryRecorded)
-            await _mirror(tx, event, set(), targets.get(event.entry_id))
-        else:
-            await on_entry(event, tx)
+    await MIRROR.entries(tx, events, _current_stays, _current_stay)
 
 
 async def on_entry(event: Event, tx: Transaction) -> None:
-    assert isinstance(event, EntryRecorded | EntryCorrected)
-    await _mirror(tx, event, await _holding(tx, event), await _current_stay(tx, event))
-
-
-async def _mirror(tx: Transaction, event: EntryRecorded | EntryCorrected, held: set[UUID],
-                  target: UUID | None) -> None:
-    for stay_id in held | ({target} if target else set()):
-        await tx.execute(delete(stay_entries).where(stay_entries.c.stay_id == stay_id,
-                                                    stay_entries.c.entry_id == event.entry_id))
-        await tx.execute(stay_entries.insert().values(
-            stay_id=stay_id, entry_id=event.entry_id, kind=event.kind, performed_at=event.performed_at,
-            status="current", summary=dict(event.summary)))
+    """An entry's version joins its stay and every stay already holding the entry, unless a newer
+    version is there already (a retried delivery arrives after newer ones)."""
+    await on_entries([event], tx)
 
 
 async def on_error(event: Event, tx: Transaction) -> None:
+    """Entered in error: a mark over the entry's older versions, kept even if none arrived yet."""
     assert isinstance(event, EntryEnteredInError)
-    await tx.execute(update(stay_entries).where(stay_entries.c.entry_id == event.entry_id)
-                     .values(status="entered_in_error"))
+    await MIRROR.apply(tx, [(told(event), None)])
 
 
 HANDLERS = [

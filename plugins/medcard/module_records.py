@@ -2,8 +2,11 @@
 
 The card never asks erecipe, polyclinic or hospital anything (plugins never import each other): it
 listens to their catalogue events and keeps one row per prescription, visit or stay, upserted as
-later events arrive. Delivery is at least once and may reorder after a retry, so a status is taken
-only from an event at least as recent as the one that set the current status; the summary merges.
+later events arrive. Delivery is at least once and may reorder after a retry, so the row depends
+only on which events arrived, not on their order: a status is taken only from an event at least as
+recent as every event applied (a tie goes to the later stage), ``occurred_at`` is the opening
+event's time (else the earliest seen), and the summary merges, its lists kept once per item (by the
+item's ``id``) in time order.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from ports.storage import Transaction
 
 APPENDED = ("dispenses", "transfers", "referrals", "orders")  # summary keys that grow, one item per event
 FIRST_STATUS = {"prescription": "issued", "outpatient_visit": "open", "inpatient_stay": "admitted"}
+#: a record's stages: of two statuses set at the same moment, the later stage wins
+STAGE = {"issued": 0, "open": 0, "admitted": 0, "partially_dispensed": 1,
+         "dispensed": 2, "closed": 2, "discharged": 2, "cancelled": 3, "expired": 3}
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,7 +73,8 @@ def change_of(e: ev.Event) -> Change | None:
         case ev.PrescriptionDispensed():
             return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status=e.status,
                           summary={"number": e.number, "dispenses": [
-                              {"at": _at(e.occurred_at), "facility": e.facility, "items": list(e.items)}]})
+                              {"id": str(e.dispense_id), "at": _at(e.occurred_at), "facility": e.facility,
+                               "items": list(e.items)}]})
         case ev.PrescriptionExpired():
             return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="expired",
                           summary={"number": e.number, "valid_until": _at(e.valid_until)})
@@ -80,17 +87,19 @@ def change_of(e: ev.Event) -> Change | None:
                           summary={"diagnosis": e.final_diagnosis, "closed_at": _at(e.occurred_at)})
         case ev.ReferralCreated():
             return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status=None, summary={
-                "referrals": [{"to_facility": e.to_facility, "diagnosis": e.diagnosis, "reason": e.reason}]})
+                "referrals": [{"id": str(e.referral_id), "at": _at(e.occurred_at),
+                               "to_facility": e.to_facility, "diagnosis": e.diagnosis, "reason": e.reason}]})
         case ev.OrderCreated():
             return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status=None,
-                          summary={"orders": [{"kind": e.kind, "code": e.code}]})
+                          summary={"orders": [{"id": str(e.order_id), "at": _at(e.occurred_at),
+                                               "kind": e.kind, "code": e.code}]})
         case ev.PatientAdmitted():
             return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status="admitted", opens=True,
                           summary={"facility": e.facility, "diagnosis": e.diagnosis, "emergency": e.emergency,
                                    "admitted_at": _at(e.occurred_at)})
         case ev.PatientTransferred():
             return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status=None, summary={
-                "transfers": [{"at": _at(e.occurred_at), "reason": e.reason}]})
+                "transfers": [{"id": str(e.id), "at": _at(e.occurred_at), "reason": e.reason}]})
         case ev.PatientDischarged():
             return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status="discharged",
                           summary={"discharge_diagnosis": e.diagnosis, "outcome": e.outcome,
@@ -101,8 +110,21 @@ def change_of(e: ev.Event) -> Change | None:
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged = dict(old)
     for key, value in new.items():
-        merged[key] = [*old.get(key, []), *value] if key in APPENDED else value
+        merged[key] = _union(old.get(key, []), value) if key in APPENDED else value
     return merged
+
+
+def _union(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items of both lists, each once (by ``id``; items from before ids were kept all stay), by time."""
+    ids = {item.get("id") for item in old} - {None}
+    items = [*old, *(item for item in new if item.get("id") is None or item["id"] not in ids)]
+    return sorted(items, key=lambda item: (str(item.get("at", "")), str(item.get("id", ""))))
+
+
+def _newer(status: str, at: datetime, row: Any) -> bool:
+    if at != row.updated_at:
+        return bool(at > row.updated_at)
+    return STAGE.get(status, 0) >= STAGE.get(row.status, 0)
 
 
 async def project(event: ev.Event, tx: Transaction) -> None:
@@ -119,10 +141,11 @@ async def project(event: ev.Event, tx: Transaction) -> None:
             record_id=change.record_id, status=change.status or FIRST_STATUS[change.kind],
             summary=change.summary, occurred_at=at, updated_at=at))
         return
-    values: dict[str, Any] = {"summary": _merge(row.summary, change.summary)}
-    if change.status is not None and at >= row.updated_at:
-        values.update(status=change.status, updated_at=at)
-    if change.opens:
+    values: dict[str, Any] = {"summary": _merge(row.summary, change.summary),
+                              "updated_at": max(at, row.updated_at)}
+    if change.status is not None and _newer(change.status, at, row):
+        values["status"] = change.status
+    if change.opens or at < row.occurred_at:
         values["occurred_at"] = at
     await tx.execute(update(module_records).where(module_records.c.id == row.id).values(**values))
 

@@ -2,7 +2,8 @@
 
 An entry belongs to the visit whose id is its ``encounter_id``; an entry without one belongs to
 the patient's open visit at the facility where it was recorded. A closed visit takes no new
-entries, but the mirror of an entry it already holds follows the card's corrections.
+entries, but the mirror of an entry it already holds follows the card's corrections. Each copy
+keeps the newest version delivered, in whatever order the versions come (:mod:`ports.projection`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select
 
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
 from host.pluginapi import EventHandler
 from plugins.polyclinic import referrals
-from plugins.polyclinic.tables import visit_entries, visits
+from plugins.polyclinic.tables import entry_marks, visit_entries, visits
+from ports.projection import Mirror, told
 from ports.sql import in_list
 from ports.storage import Transaction, prepared
 
 ENTRY_EVENTS = (EntryRecorded.event_type(), EntryCorrected.event_type())
+#: the visits' copies of card entries and prescriptions, newest version wins (ports.projection)
+MIRROR = Mirror(visit_entries, "visit_id", entry_marks)
 
 
 def _visit_open_at(where: Any) -> Any:
@@ -33,7 +37,6 @@ def _visit_open_at(where: Any) -> Any:
 _NAMED_VISIT = _visit_open_at(visits.c.id == bindparam("encounter_id"))
 _OPEN_VISIT = _visit_open_at((visits.c.pinfl == bindparam("pinfl"))
                              & (visits.c.facility == bindparam("facility")))
-_HELD = prepared(select(visit_entries.c.visit_id).where(visit_entries.c.entry_id == bindparam("entry_id")))
 
 
 async def _open_visit(tx: Transaction, event: EntryRecorded | EntryCorrected) -> UUID | None:
@@ -47,14 +50,6 @@ async def _open_visit(tx: Transaction, event: EntryRecorded | EntryCorrected) ->
                                                "at": event.occurred_at})
     row = found.first()
     return None if row is None else row.id
-
-
-async def _holding(tx: Transaction, event: EntryRecorded | EntryCorrected) -> set[UUID]:
-    """The visits that already mirror the entry: none for a new entry (its id is new, and the inbox
-    keeps it from being handled twice), so only a correction asks."""
-    if isinstance(event, EntryRecorded):
-        return set()
-    return {r.visit_id for r in await tx.execute(_HELD, {"entry_id": event.entry_id})}
 
 
 _OPEN_VISITS = {  # built once per dialect, kept prepared: the relay runs it for every batch
@@ -87,37 +82,23 @@ async def _open_visits(tx: Transaction, events: list[EntryRecorded]) -> dict[UUI
 
 async def on_entries(events: Sequence[Event], tx: Transaction) -> None:
     """:func:`on_entry` for a batch: new entries that name no visit find theirs in one query."""
-    plain = [e for e in events if isinstance(e, EntryRecorded) and e.encounter_id is None and e.patient]
-    targets, batched = await _open_visits(tx, plain), {id(e) for e in plain}
+    await MIRROR.entries(tx, events, _open_visits, _open_visit)
     for event in events:
-        if id(event) in batched:
-            assert isinstance(event, EntryRecorded)
-            await _mirror(tx, event, set(), targets.get(event.entry_id))
-        else:
-            await on_entry(event, tx)
+        assert isinstance(event, EntryRecorded | EntryCorrected)
+        if event.patient:
+            await referrals.fulfil(tx, event.patient, event.entry_id, event.kind, dict(event.summary))
 
 
 async def on_entry(event: Event, tx: Transaction) -> None:
-    assert isinstance(event, EntryRecorded | EntryCorrected)
-    await _mirror(tx, event, await _holding(tx, event), await _open_visit(tx, event))
-
-
-async def _mirror(tx: Transaction, event: EntryRecorded | EntryCorrected, held: set[UUID],
-                  target: UUID | None) -> None:
-    for visit_id in held | ({target} if target else set()):
-        await tx.execute(delete(visit_entries).where(visit_entries.c.visit_id == visit_id,
-                                                     visit_entries.c.entry_id == event.entry_id))
-        await tx.execute(visit_entries.insert().values(
-            visit_id=visit_id, entry_id=event.entry_id, kind=event.kind, performed_at=event.performed_at,
-            status="current", summary=dict(event.summary)))
-    if event.patient:
-        await referrals.fulfil(tx, event.patient, event.entry_id, event.kind, dict(event.summary))
+    """An entry's version joins its visit and every visit already holding the entry, unless a newer
+    version is there already (a retried delivery arrives after newer ones); a result closes an order."""
+    await on_entries([event], tx)
 
 
 async def on_error(event: Event, tx: Transaction) -> None:
+    """Entered in error: a mark over the entry's older versions, kept even if none arrived yet."""
     assert isinstance(event, EntryEnteredInError)
-    await tx.execute(update(visit_entries).where(visit_entries.c.entry_id == event.entry_id)
-                     .values(status="entered_in_error"))
+    await MIRROR.apply(tx, [(told(event), None)])
 
 
 HANDLERS = [

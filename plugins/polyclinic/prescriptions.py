@@ -2,20 +2,22 @@
 
 A prescription belongs to the patient's visit at the issuing facility that was open when it was
 issued (the relay may deliver the event after the visit closed). It is kept as a visit entry of
-kind ``prescription`` (its id is the prescription's); a cancellation marks it, not removes it.
+kind ``prescription`` (its id is the prescription's); a cancellation marks it, not removes it,
+and a retried issue delivered after the cancellation does not undo it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select
 
 from core.events import Event, PrescriptionCancelled, PrescriptionIssued
 from host.pluginapi import EventHandler
-from plugins.polyclinic.tables import visit_entries, visits
+from plugins.polyclinic.inbound import MIRROR
+from plugins.polyclinic.tables import visits
+from ports.projection import told
 from ports.storage import Transaction
 
 
@@ -27,31 +29,18 @@ async def _visit_at(tx: Transaction, pinfl: str, facility: str, at: datetime) ->
     return None if row is None else row.id
 
 
-def summary(event: PrescriptionIssued) -> dict[str, Any]:
-    return {**event.card_summary(), "status": "issued"}
-
-
 async def on_issued(event: Event, tx: Transaction) -> None:
     assert isinstance(event, PrescriptionIssued)
     if not (event.patient and event.facility):
         return
     visit_id = await _visit_at(tx, event.patient, event.facility, event.occurred_at)
-    if visit_id is None:
-        return
-    await tx.execute(delete(visit_entries).where(visit_entries.c.visit_id == visit_id,
-                                                 visit_entries.c.entry_id == event.prescription_id))
-    await tx.execute(visit_entries.insert().values(
-        visit_id=visit_id, entry_id=event.prescription_id, kind="prescription",
-        performed_at=event.occurred_at, status="current", summary=summary(event)))
+    await MIRROR.apply(tx, [(told(event), visit_id)])
 
 
 async def on_cancelled(event: Event, tx: Transaction) -> None:
+    """A mark over the prescription wherever it is attached, kept if the issue has not arrived yet."""
     assert isinstance(event, PrescriptionCancelled)
-    mine = (visit_entries.c.entry_id == event.prescription_id) & (visit_entries.c.kind == "prescription")
-    for r in (await tx.execute(select(visit_entries.c.visit_id, visit_entries.c.summary).where(mine))).all():
-        marked = {**r.summary, "status": "cancelled", "cancel_reason": event.reason}
-        await tx.execute(update(visit_entries).where(mine, visit_entries.c.visit_id == r.visit_id)
-                         .values(summary=marked))
+    await MIRROR.apply(tx, [(told(event), None)])
 
 
 HANDLERS = [

@@ -14,13 +14,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from host.audit import audit_log
+from host.audit import CHAINS, audit_log
 from host.fhir.registry import HostRequest, Provider
 from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
 from ports.directory import SERVICE as DIRECTORY
 
 ACTION_SYSTEM = "urn:shifo:audit-action"  # "medcard.entry/read", "fhir.Observation/search", ...
 OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/audit-event-outcome"
+BIGINT_MAX = 2**63 - 1
 _READS = ("read", "search", "everything", "list")
 _CREATES = ("create", "record", "register", "prescribe", "admit", "book", "open", "grant")
 
@@ -76,6 +77,8 @@ async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
 async def read(req: FhirRequest, rid: str) -> FhirItem | None:
     chain, dash, seq = rid.partition("-")
     if not (dash and rid.isascii() and chain.isdigit() and seq.isdigit() and len(rid) < 24):
+        return None
+    if int(chain) >= CHAINS or int(seq) > BIGINT_MAX:  # no such entry (and SMALLINT/BIGINT would overflow)
         return None
     c = audit_log.c
     stmt = _scoped(req, select(audit_log).where(c.chain == int(chain), c.seq == int(seq)))

@@ -23,6 +23,7 @@ from host.settings import Settings
 from host.web import accounts, auth, guard, health, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
+from host.web.params import param_guard
 
 API = "/api/v1"
 
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
         before_request=guard.before_request,  # admits the caller before the body is read
-        middleware=[operator_metrics.middleware, body_guard],  # the first gives the request its id
+        # the first gives the request its id; the second refuses NUL or non-UTF-8 path and query
+        middleware=[operator_metrics.middleware, param_guard, body_guard],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",

@@ -45,8 +45,16 @@ _NO_ROUTE = _Route(False, False, None, None)
 def _route(handler: Any) -> _Route:
     if handler is None:
         return _NO_ROUTE
-    if (known := _ROUTES.get(handler)) is not None:
-        return known
+    try:
+        known = _ROUTES.get(handler)
+    except TypeError:  # Litestar's generated OPTIONS handler has slots and no weak reference
+        return _describe(handler)
+    if known is None:
+        known = _ROUTES[handler] = _describe(handler)
+    return known
+
+
+def _describe(handler: Any) -> _Route:
     data = handler.parsed_fn_signature.parameters.get("data")
     raw = data is None or data.annotation in (bytes, bytearray)
     media = None if raw else getattr(data.kwarg_definition, "media_type", RequestEncodingType.JSON)
@@ -58,9 +66,7 @@ def _route(handler: Any) -> _Route:
         except (TypeError, ValueError):  # a type msgspec cannot decode alone: checks without it
             decoder = None
     required = takes_json and not (data.is_optional or data.has_default)
-    route = _Route(takes_json, required, decoder, handler.resolve_request_max_body_size())
-    _ROUTES[handler] = route
-    return route
+    return _Route(takes_json, required, decoder, handler.resolve_request_max_body_size())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

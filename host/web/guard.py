@@ -54,6 +54,8 @@ async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
     permission = handler.opt.get("permission")
     if permission == "public" or connection.scope["path"].startswith("/schema"):
         return
+    if permission is None and getattr(handler, "http_methods", None) == {"OPTIONS"}:  # Litestar's Allow
+        return  # (a CORS preflight is anonymous; it reveals the methods, no data)
     state = connection.scope.setdefault("state", {})
     try:
         await _decide(connection, permission, connection.app.state.runtime, state)
@@ -69,9 +71,10 @@ async def _decide(connection: Connection, permission: Any, runtime: Runtime, sta
     if token is None:
         raise _unauthorized("sign in and send the access token as 'Authorization: Bearer ...'")
     audience = "patient" if permission.principal == "patient" else "staff"
-    principal = await runtime.identity.authenticate(token, audience)
+    client = client_of(connection)
+    principal = await runtime.identity.authenticate(token, audience, client)
     if principal is None and permission.patients:  # a route patients share, for their own compartment
-        principal = await runtime.identity.authenticate(token, "patient")
+        principal = await runtime.identity.authenticate(token, "patient", client)
     if principal is None:
         raise _unauthorized("the access token is invalid, expired or revoked")
     state["principal"] = principal

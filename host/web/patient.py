@@ -20,7 +20,7 @@ from litestar.params import FromQuery, Parameter
 from sqlalchemy import and_, or_, select
 
 from core.errors import NotFound, ValidationFailed
-from host.audit import audit_log
+from host.audit import CHAINS, audit_log
 from host.pluginapi import Ctx, own_record
 from host.runtime import Runtime
 from host.tables import facilities
@@ -54,6 +54,8 @@ def _uncursor(cursor: str) -> tuple[datetime, int, int]:
         when = datetime.fromisoformat(at)
         if when.tzinfo is None:
             raise ValueError("naive")
+        if not (0 <= int(chain) < CHAINS and 0 <= int(seq) < 2**63):  # else SMALLINT/BIGINT overflow
+            raise ValueError("out of range")
         return when, int(chain), int(seq)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("the page cursor is not valid; start again without it") from None

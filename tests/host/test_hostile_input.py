@@ -3,16 +3,22 @@
 The corpus goes to two real routes: the public sign-in, and a small ``probe`` module's route that
 needs a doctor's permission and takes a struct with a PINFL (digits) field. Many hostile bodies
 carry valid credentials or a valid entry, so a lenient server would sign in or write.
+
+Then the other inputs outside probes answered 500 to: a NUL (or text that is not UTF-8) in a query
+or path parameter, ids and page cursors out of the database's integer range, a number the database
+cannot hold reaching it anyway, and every ``OPTIONS`` pre-flight.
 """
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from litestar import post
-from sqlalchemy import func, select
+from litestar import get, post
+from sqlalchemy import BigInteger, func, literal, select
 
 from adapters.identity.tables import sessions
 from adapters.storage.tables import outbox
@@ -23,6 +29,8 @@ from core.types import Pinfl
 from host.pluginapi import Action, Ctx, ModuleInfo, PolicyRule, hookimpl, requires
 from host.settings import Settings
 from host.web.jsoncheck import MAX_DEPTH, MalformedBody, inspect_json
+from tests import clinical
+from tests.operator import world as operator_world
 from tests.support import PASSWORD, add_facility, add_user, login, opened, serving
 
 PINFL = "31503951234567"
@@ -45,6 +53,13 @@ async def record(ctx: Ctx, data: ProbeEntry) -> dict[str, str]:
     return {"pinfl": data.pinfl}
 
 
+@get("/numbers/{n:str}", opt=requires("probe.entry", "write"))
+async def number(ctx: Ctx, n: str) -> int:
+    """Hands an unchecked integer to the database: the safety net must answer a 4xx, not a 500."""
+    async with ctx.storage.transaction(readonly=True) as tx:
+        return int((await tx.execute(select(literal(int(n), BigInteger)))).scalar_one())
+
+
 class Probe:
     """A module that writes one outbox row per accepted entry."""
 
@@ -54,7 +69,7 @@ class Probe:
 
     @hookimpl
     def shifo_route_handlers(self) -> list[Any]:
-        return [record]
+        return [record, number]
 
     @hookimpl
     def shifo_actions(self) -> list[Action]:
@@ -254,3 +269,86 @@ def test_inspect_json_accepts_wide_or_quoted_brackets(body: bytes) -> None:
 def test_inspect_json_counts_depth_outside_strings_only() -> None:
     with pytest.raises(MalformedBody, match="deep"):
         inspect_json(b'{"a":"[[[",' + b'"b":' + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"}")
+
+
+# -- parameters, ids and pre-flights (issue 20: each answered 500 on PostgreSQL or SQLite) --------
+
+NUL_ROUTES = ["/api/v1/medcard/patients?surname=a%00b&birth_date=1985-03-15",
+              "/api/v1/erecipe/dispensing?number=%00", "/api/v1/erecipe/dispensing?qr=a%00",
+              "/api/v1/medcard/patients?surname=%ED%A0%80", "/api/v1/medcard/patients?surname=%FF"]
+FHIR_NUL_ROUTES = ["/fhir/Patient/a%00b", "/fhir/Organization/F1%00", "/fhir/Patient?identifier=a%00b"]
+OPERATOR_NUL_ROUTES = ["/api/v1/operator/facilities/%00", "/api/v1/operator/installations?facility=%00",
+                       "/api/v1/operator/installations?state=%00", "/api/v1/operator/sla?region=%00"]
+OUT_OF_RANGE = ["32768-1", "31-" + "9" * 20, "9" * 20 + "-1", "1-9223372036854775808", "99-1"]
+
+
+
+async def test_nul_or_non_utf8_in_a_query_or_path_parameter_is_a_400(db_url: str, tmp_path: Path) -> None:
+    settings = clinical.settings_for(db_url, tmp_path / "keys")
+    await clinical.seed(settings)
+    async with serving(settings) as client:
+        callers = {"anonymous": {}, **{who: {**await login(client, who), "X-Facility": clinical.FACILITY}
+                                       for who in ("doctor", "pharmacist")}}
+        wrong = [w for path in NUL_ROUTES for who, auth in callers.items()
+                 for w in problems_of(f"{who} {path}", 400, None, await client.get(path, headers=auth))]
+        fhir = {f"{who} {path}": (await client.get(path, headers=auth)).status_code
+                for path in FHIR_NUL_ROUTES for who, auth in callers.items()}
+        clean = await client.get("/api/v1/medcard/patients?surname=a%20b&birth_date=1985-03-15",
+                                 headers=callers["doctor"])
+    assert wrong == []
+    assert {name: status for name, status in fhir.items() if status != 400} == {}
+    assert clean.status_code == 200, clean.text  # the same search with clean text is served
+
+
+async def test_nul_in_an_operator_parameter_is_a_400(db_url: str) -> None:
+    settings, world = await operator_world.seed(db_url)
+    async with serving(settings) as client:
+        wrong = [w for path in OPERATOR_NUL_ROUTES
+                 for w in problems_of(path, 400, None, await client.get(path, headers=world["op"]))]
+        clean = await client.get("/api/v1/operator/installations?facility=F1", headers=world["op"])
+    assert wrong == []
+    assert clean.status_code == 200, clean.text
+
+
+async def test_options_answers_204_with_allow_to_anyone(db_url: str, tmp_path: Path) -> None:
+    settings = clinical.settings_for(db_url, tmp_path / "keys")
+    await clinical.seed(settings)
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    async with serving(settings) as client:
+        doctor = {**await login(client, "doctor"), "X-Facility": clinical.FACILITY}
+        answers = [(path, await client.options(path, headers={**preflight, **auth}))
+                   for path in ("/api/v1/medcard/patients", "/api/v1/auth/login", "/health", "/fhir/Patient")
+                   for auth in ({}, doctor)]
+    assert [(p, r.status_code) for p, r in answers if r.status_code != 204] == []
+    allowed = {p: set(r.headers["allow"].replace(" ", "").split(",")) for p, r in answers}
+    assert "OPTIONS" in allowed["/api/v1/medcard/patients"] and allowed["/api/v1/medcard/patients"] & {"GET", "POST"}
+    assert "POST" in allowed["/api/v1/auth/login"]
+
+
+async def test_out_of_range_ids_and_cursors_are_not_found_or_invalid(db_url: str, tmp_path: Path) -> None:
+    settings = clinical.settings_for(db_url, tmp_path / "keys")
+    await clinical.seed(settings, patient_account=True)
+    cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|32768|1").decode()
+    async with serving(settings) as client:
+        doctor = {**await login(client, "doctor"), "X-Facility": clinical.FACILITY}
+        patient = await login(client, "patient")
+        reads = {rid: await client.get(f"/fhir/AuditEvent/{rid}", headers=doctor) for rid in OUT_OF_RANGE}
+        mine = {rid: await client.get(f"/fhir/AuditEvent/{rid}", headers=patient) for rid in OUT_OF_RANGE}
+        pages = [await client.get(f"/api/v1/patient/access-log?after={c}", headers=patient)
+                 for c in (cursor, base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|1|" + b"9" * 20).decode())]
+    assert {rid: r.status_code for rid, r in {**reads, **mine}.items() if r.status_code != 404} == {}
+    assert [r.status_code for r in pages] == [422, 422], [r.text for r in pages]
+
+
+@pytest.mark.parametrize("n", ["9" * 20, "-" + "9" * 20])
+async def test_a_number_the_database_cannot_hold_is_a_400_not_a_500(db_url: str, n: str) -> None:
+    settings = Settings(database_url=db_url, run_relay=False, modules=("probe",))
+    async with opened(settings, EXTRA) as rt:
+        await add_facility(rt, "F1", ["probe"])
+        await add_user(rt, "doc", grants=[("F1", "doctor")])
+    async with serving(settings, EXTRA) as client:
+        auth = await login(client, "doc")
+        ok = await client.get("/api/v1/probe/numbers/42", headers=auth)
+        r = await client.get(f"/api/v1/probe/numbers/{n}", headers=auth)
+    assert ok.status_code == 200 and ok.json() == 42
+    assert problems_of("overflow", 400, None, r) == []

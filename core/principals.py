@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -51,6 +52,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     pinfl: str | None = None
     grants: tuple[Grant, ...] = ()
     session_id: UUID | None = None
+    session_expires_at: datetime | None = None  # when the token ends (long-lived responses stop then)
 
     def roles_at(self, facility: str) -> set[str]:
         return {g.role for g in self.grants if g.facility == facility}

@@ -12,7 +12,7 @@ which includes chain, seq and the previous entry's hash)``. Appends to a chain a
 admits one writer), so each chain follows commit order. Triggers refuse UPDATE and DELETE
 (migration ``h0003``). :func:`verify` (``shifo audit verify``) walks every chain and names the
 first entry altered, inserted or removed in each. A chain proves nothing about its own tail:
-record the heads (or their :attr:`Report.root`) it reports elsewhere.
+:mod:`host.audit_anchor` anchors the heads with keyed checkpoints.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ class Report(msgspec.Struct, frozen=True):
         return hashlib.sha256(msgspec.json.encode([[h.chain, h.seq, h.hash] for h in self.heads])).hexdigest()
 
 
-class _Walk:
+class Walk:
     """One chain being verified: the last good entry, its hash and the one before it."""
 
     def __init__(self, chain: int) -> None:
@@ -207,7 +207,7 @@ class _Walk:
 
 async def verify(storage: Storage, *, batch: int = 1000) -> Report:
     """Walk every chain in (chain, seq) order; in each, stop at the first entry that breaks it."""
-    count, walks, c = 0, list[_Walk](), audit_log.c
+    count, walks, c = 0, list[Walk](), audit_log.c
     page = select(audit_log).order_by(c.chain, c.seq).limit(batch)
     async with storage.transaction(readonly=True) as tx:
         stmt = page
@@ -215,10 +215,10 @@ async def verify(storage: Storage, *, batch: int = 1000) -> Report:
             rows = (await tx.execute(stmt)).all()
             for r in rows:
                 if not walks or walks[-1].chain != r.chain:
-                    walks.append(_Walk(r.chain))
+                    walks.append(Walk(r.chain))
                 w = walks[-1]
                 if w.bad is None:
-                    w.bad = _check(r, w)
+                    w.bad = check_entry(r, w)
                     if w.bad is None:
                         count, w.last_seq, w.before, w.expected = count + 1, r.seq, w.expected, r.hash
             if len(rows) < batch:
@@ -229,7 +229,7 @@ async def verify(storage: Storage, *, batch: int = 1000) -> Report:
                   [w.bad for w in walks if w.bad])
 
 
-def _check(r: Any, w: _Walk) -> Finding | None:
+def check_entry(r: Any, w: Walk) -> Finding | None:
     chain, last_seq = r.chain, w.last_seq
     if not 0 <= chain < CHAINS:
         return Finding(chain, r.seq, "inserted", f"chain {chain} is not one of the {CHAINS} chains")

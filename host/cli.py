@@ -85,6 +85,10 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from host import audit_key
+
+    if not settings.audit_key and audit_key.make_key_file(settings.audit_key_file):
+        print(f"made the demo's audit key in {settings.audit_key_file} (set SHIFO_AUDIT_KEY in production)")
     async with opened(settings) as rt:
         await rt.migrate()
         report = await demo.seed(rt, args.accounts_file)
@@ -158,10 +162,27 @@ async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from host import audit
+    """``verify``: walk the chains, compare them with their latest keyed checkpoints, and checkpoint
+    the verified heads; ``checkpoint``: checkpoint the heads that extend the last checkpoints."""
+    from host import audit, audit_anchor, audit_key
 
+    key = audit_key.key_of(settings)
+    if args.audit_command == "checkpoint":
+        if key is None:
+            raise ConfigurationError("no audit key: set SHIFO_AUDIT_KEY (or SHIFO_AUDIT_KEY_FILE)")
+        async with opened(settings) as rt:
+            written = await audit_anchor.checkpoint(rt.storage, key)
+        print(f"audit checkpoint: {written} chain head(s) anchored")
+        return 0
     async with opened(settings) as rt:
         report = await audit.verify(rt.storage)
+        if key is None:
+            print("audit: no audit key (SHIFO_AUDIT_KEY): the chains' tails are not anchored",
+                  file=sys.stderr)
+        else:
+            report = await audit_anchor.anchor(rt.storage, key, report)
+            if report.ok:
+                await audit_anchor.checkpoint(rt.storage, key, report.heads)
     for bad in report.findings:
         print(f"audit chain {bad.chain} BROKEN at entry {bad.seq} ({bad.problem}): {bad.detail}",
               file=sys.stderr)
@@ -208,7 +229,9 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("--seq", type=int, action="append", help="outbox seq to re-queue (repeatable)")
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="action")
-    audit.add_parser("verify", help="walk the hash chain; exit 3 at the first broken entry")
+    audit.add_parser("verify", help="walk the hash chains and check them against their keyed "
+                     "checkpoints; exit 3 if broken, truncated or re-hashed")
+    audit.add_parser("checkpoint", help="anchor the chain heads with keyed checkpoints now")
     rx = sub.add_parser("erecipe", help="electronic prescriptions").add_subparsers(
         dest="erecipe_command", required=True, metavar="action")
     rx.add_parser("expire", help="expire prescriptions past their validity; print how many")

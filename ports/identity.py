@@ -117,9 +117,10 @@ class Identity(Protocol):
         """Sign in with the challenge signed by the account's own EDS key: the signature must verify
         and the signer's PINFL must equal the account's; the challenge is spent either way."""
 
-    async def authenticate(self, token: str, audience: str) -> Principal | None:
+    async def authenticate(self, token: str, audience: str, client: str | None = None) -> Principal | None:
         """The principal behind a bearer token, or None if it is invalid, expired, revoked, for
-        another audience, or its account is no longer active. Grants are read fresh."""
+        another audience, or its account is no longer active. Grants are read fresh. ``client``, the
+        address presenting the token: one other than the session's own is flagged (once per pair)."""
 
     async def logout(self, token: str) -> None: ...
 

@@ -3,7 +3,7 @@
 Tokens are random and only their SHA-256 is stored, so a stolen database does not yield working
 tokens, and every request re-reads the account's status and grants: a suspension or a revoked
 grant takes effect on the very next request. Hashing runs off the event loop (~85 ms each).
-Repeated failures are throttled per login and per client address (see ``throttle``).
+Repeated failures are throttled per login, per client address and per account (see ``throttle``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from adapters.identity import throttle
 from adapters.identity.admin import Administration
-from adapters.identity.sessions import digest, open_session
+from adapters.identity.sessions import digest, flag_reuse, open_session
 from adapters.identity.tables import accounts, grants, login_challenges, sessions
 from core.clock import utcnow
 from core.errors import Unauthenticated
@@ -72,22 +72,26 @@ class LocalIdentity(Administration):
             return False
 
     async def _admit(self, login: str, client: str) -> Any:
-        """Refuse a throttled login or address before any expensive check; return the account row.
+        """Refuse a throttled login, address or account before any expensive check; return the account row.
         A patient may give their PINFL instead of a login (an exact login match wins)."""
         async with self.storage.transaction(readonly=True) as tx:
-            await throttle.check(tx, self.limits, throttle.keys(self.limits, login, client), utcnow())
             found = accounts.c.login == login
             if _PINFL.fullmatch(login):
                 found = or_(found, and_(accounts.c.kind == "patient", accounts.c.pinfl == login))
             rows = (await tx.execute(select(accounts).where(found).limit(2))).all()
-            return next((r for r in rows if r.login == login), rows[0] if rows else None)
+            row = next((r for r in rows if r.login == login), rows[0] if rows else None)
+            await throttle.check(tx, self.limits, self._keys(login, client, row), utcnow())
+            return row
+
+    def _keys(self, login: str, client: str, row: Any) -> list[tuple[str, int, int]]:
+        return throttle.keys(self.limits, login, client, row.id if row is not None else None)
 
     async def _finish(self, row: Any, ok: bool, login: str, client: str, why: str) -> Session:
         async with self.storage.transaction() as tx:
             if not ok or row is None or row.status != "active":
-                await throttle.failed(tx, self.limits, throttle.keys(self.limits, login, client), utcnow())
+                await throttle.failed(tx, self.limits, self._keys(login, client, row), utcnow())
             else:
-                await throttle.succeeded(tx, login)
+                await throttle.succeeded(tx, login, row.id)
                 return await open_session(tx, row, client, ttl=self.ttl,
                                           max_sessions=self.limits.max_sessions)
         raise Unauthenticated(why)
@@ -123,7 +127,7 @@ class LocalIdentity(Administration):
         return await self._finish(row, ok, spent.login, client,
                                   "the signature does not prove this account's EDS key")
 
-    async def authenticate(self, token: str, audience: str) -> Principal | None:
+    async def authenticate(self, token: str, audience: str, client: str | None = None) -> Principal | None:
         if not token or len(token) > _MAX_TOKEN:
             return None
         async with self.storage.transaction(readonly=True) as tx:
@@ -132,9 +136,11 @@ class LocalIdentity(Administration):
         if not rows:
             return None
         first = rows[0]
+        if client and client[:64] != first.session_client:  # the token travelled: possible sharing
+            await flag_reuse(self.storage, first, client)
         return Principal(
             id=first.id, kind=PrincipalKind(first.kind), login=first.login, full_name=first.full_name,
-            pinfl=first.pinfl, session_id=first.session_id,
+            pinfl=first.pinfl, session_id=first.session_id, session_expires_at=first.expires_at,
             grants=tuple(Grant(r.facility, r.role) for r in rows if r.facility is not None))
 
     async def logout(self, token: str) -> None:
@@ -150,7 +156,9 @@ _PINFL = re.compile(r"[0-9]{14}")
 #: call costs SQLAlchemy a fresh cache key every time.
 _PRINCIPAL = prepared(
     select(accounts.c.id, accounts.c.kind, accounts.c.login, accounts.c.full_name,
-           accounts.c.pinfl, sessions.c.id.label("session_id"), grants.c.facility, grants.c.role)
+           accounts.c.pinfl, sessions.c.id.label("session_id"), sessions.c.client.label("session_client"),
+           sessions.c.expires_at,
+           grants.c.facility, grants.c.role)
     .join(sessions, sessions.c.account == accounts.c.id)
     .outerjoin(grants, and_(grants.c.account == accounts.c.id, grants.c.revoked_at.is_(None)))
     .where(sessions.c.token_hash == bindparam("token_hash"), sessions.c.audience == bindparam("audience"),

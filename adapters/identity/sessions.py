@@ -4,7 +4,9 @@ Over the cap (``max_sessions``) the *oldest* sessions are revoked rather than th
 a user who lost a device must still be able to sign in, and the revoked session cannot outlive the
 new one. A sign-in while another live session of the account comes from a different client address
 is recorded in ``session_flags`` for the operator (it is not refused: shared networks and roaming
-phones make false alarms common; a person reviews the signal).
+phones make false alarms common; a person reviews the signal). So is a token presented from an
+address other than the one it was issued to (:func:`flag_reuse`): ``session`` and ``other_session``
+are then the same session, once per (session, address), however many requests come from there.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.identity.tables import session_flags, sessions
 from core.clock import utcnow
 from core.ids import new_id
 from core.principals import AUDIENCE
 from ports.identity import Session
-from ports.storage import Transaction
+from ports.storage import Storage, Transaction
+
+_flagged: set[tuple[Any, str]] = set()  # (session, client) pairs this process has already flagged
 
 
 def digest(token: str) -> str:
@@ -51,3 +56,21 @@ async def open_session(tx: Transaction, account: Any, client: str, *, ttl: int, 
         id=session_id, account=account.id, token_hash=digest(token), audience=AUDIENCE[account.kind],
         client=client, created_at=now, expires_at=now + timedelta(seconds=ttl)))
     return Session(access_token=token, token_type="Bearer", expires_in=ttl)  # noqa: S106
+
+
+async def flag_reuse(storage: Storage, row: Any, client: str) -> None:
+    """Flag ``row``'s session (an authenticated token) as presented from ``client``, an address other
+    than its own. A process asks the database once per pair; the unique index keeps one row per pair
+    across processes. Costs nothing on the hot path while the token stays at its own address."""
+    key = (row.session_id, client[:64])
+    if key in _flagged:
+        return
+    async with storage.transaction() as tx:
+        ins = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
+        await tx.execute(ins(session_flags).values(
+            id=new_id(), account=row.id, session=row.session_id, client=key[1],
+            other_session=row.session_id, other_client=row.session_client, created_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=[session_flags.c.session, session_flags.c.client]))
+    if len(_flagged) > 100_000:  # bounded: forgetting only costs one more no-op insert
+        _flagged.clear()
+    _flagged.add(key)

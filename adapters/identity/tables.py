@@ -84,4 +84,5 @@ session_flags = Table(
     Column("other_client", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+Index("uq_session_flags_session_client", session_flags.c.session, session_flags.c.client, unique=True)
 Index("ix_sessions_account", sessions.c.account)

@@ -1,9 +1,13 @@
 """Sign-in throttling, counted in the database so every host process sees the same numbers.
 
-Failures are counted per login and per client address. Past ``slow_after`` failures each further
-attempt must wait (doubling, capped): earlier attempts get 429. At ``lock_after`` the key is locked
-for ``lock_seconds``: 423. Unknown logins are counted exactly like known ones, so the answers never
-reveal whether a login exists. A success clears the login's counter (not the address's).
+Failures are counted per login, per client address and per resolved account: a patient may sign in
+under their login or their PINFL, and the account's own counter makes a lock hold whatever alias is
+used and caps the guesses across aliases at ``lock_after`` (the price: failures under one alias
+show that the other is locked too, i.e. that both name one account). Past ``slow_after`` failures
+each further attempt must wait (doubling, capped): earlier attempts get 429. At ``lock_after`` the
+key is locked for ``lock_seconds``: 423. Unknown logins are counted exactly like known ones, so the
+answers never reveal whether a login exists. A success clears the login's and the account's
+counters (not the address's).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     challenge_ttl_seconds: int = 120
 
 
-def keys(limits: Limits, login: str, client: str) -> list[tuple[str, int, int]]:
-    """(key, slow_after, lock_after) for the login and the client address."""
+def keys(limits: Limits, login: str, client: str, account: object = None) -> list[tuple[str, int, int]]:
+    """(key, slow_after, lock_after) for the login, the client address and the account (if known)."""
+    found = [(f"account:{account}", limits.slow_after, limits.lock_after)] if account is not None else []
     return [(f"login:{login[:150]}", limits.slow_after, limits.lock_after),
-            (f"client:{client[:64]}", limits.client_slow_after, limits.client_lock_after)]
+            (f"client:{client[:64]}", limits.client_slow_after, limits.client_lock_after), *found]
 
 
 def _seconds(until: datetime, now: datetime) -> int:
@@ -80,5 +85,5 @@ async def failed(tx: Transaction, limits: Limits, keyset: list[tuple[str, int, i
         await tx.execute(update(lf).where(lf.c.key == key).values(**values))
 
 
-async def succeeded(tx: Transaction, login: str) -> None:
-    await tx.execute(delete(lf).where(lf.c.key == f"login:{login[:150]}"))
+async def succeeded(tx: Transaction, login: str, account: object) -> None:
+    await tx.execute(delete(lf).where(lf.c.key.in_([f"login:{login[:150]}", f"account:{account}"])))

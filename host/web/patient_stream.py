@@ -9,8 +9,10 @@ order; without it the stream starts now. Positions only advance to the :mod:`out
 <host.outbox_horizon>`, below which no row can still commit, so nothing is missed or repeated.
 
 Idle streams hold no database connection: they wait for a commit notification or a short poll.
-A stream ends when the client leaves, when the runtime stops (within a poll), or after
-:data:`LIFETIME_SECONDS`, so a revoked session is re-checked on the client's reconnect.
+A stream ends when the client leaves, when the runtime stops (within a poll), after
+:data:`LIFETIME_SECONDS`, or when its session ends (:mod:`host.web.session_watch`): at the token's
+expiry time, and within ``CHECK_SECONDS`` of a logout or suspension. Each batch is read *before* the
+session is re-checked, so nothing committed after a logout is delivered.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from core.errors import Unauthenticated
 from host import patient_feed
 from host.outbox_horizon import Horizon
 from host.pluginapi import Context, own_record
 from host.runtime import Runtime
+from host.web.guard import bearer_token, client_of
+from host.web.session_watch import SessionWatch
 
 log = logging.getLogger("shifo.patient.stream")
 RETRY_MS = 3000
@@ -82,10 +87,13 @@ async def stream(
         await ctx.audit(tx, "patient.stream/read", patient=pinfl)
     if start is None:
         start = await horizon.read()
-    return ServerSentEvent(_events(runtime, horizon, pinfl, start))
+    if ctx.principal is None:  # ctx.patient already refused it; this narrows the type
+        raise Unauthenticated("sign in to read your record")
+    watch = SessionWatch(runtime.identity, ctx.principal, bearer_token(request) or "", client_of(request))
+    return ServerSentEvent(_events(runtime, horizon, pinfl, start, watch))
 
 
-async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int
+async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int, watch: SessionWatch
                   ) -> AsyncIterator[ServerSentEventMessage]:
     yield ServerSentEventMessage(data=None, id=start, retry=RETRY_MS)
     loop = asyncio.get_running_loop()
@@ -94,6 +102,8 @@ async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int
     while runtime.started and loop.time() < ends:
         signal = horizon.signal()
         try:
+            if not await watch.live():
+                return
             upto = await horizon.read()
             more = True
             while more and upto > scanned:
@@ -101,6 +111,8 @@ async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int
                     scanned = upto
                     break
                 items, read_to = await patient_feed.read(runtime.storage, pinfl, scanned, upto, BATCH)
+                if items and not await watch.live(force=True):  # read first, then check: nothing later
+                    return
                 for item in items:
                     yield ServerSentEventMessage(id=item.seq, event=item.event_type, data=item.data)
                     quiet_until = loop.time() + KEEPALIVE_SECONDS
@@ -108,7 +120,8 @@ async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int
         except Exception:  # the database may be away: end; the client resumes from its last id
             log.exception("patient stream read failed; closing the stream")
             return
-        wait = min(horizon.poll_seconds, quiet_until - loop.time(), ends - loop.time())
+        wait = min(horizon.poll_seconds, quiet_until - loop.time(), ends - loop.time(),
+                   watch.seconds_to_check())
         with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancellation (3.11)
             async with asyncio.timeout(max(wait, 0.0)):
                 await signal.wait()

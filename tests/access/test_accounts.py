@@ -75,11 +75,15 @@ async def test_operator_opens_an_account_and_grants_a_qualified_role(db_url: str
                                                                    "password": "a-long-enough-password"})
         nurse = bearer(signed_in.json()["access_token"])
         assert (await client.get("/api/v1/medcard", headers=nurse)).status_code == 200
-    # refusals and changes are audited; refused changes (422/409) rolled back with their entry
+    # refusals, changes and reads are audited; a refused change (422/409) wrote nothing but its own
+    # audit entry (the change's unit rolled back)
+    refused = [("admin.account/grant", "op", "refused:422")] * 4
     assert await audit_actions(s) == [
         ("admin.account/manage", "doc", "denied:403"), ("admin.account/manage", None, "denied:401"),
-        ("admin.account/create", "op", "ok"), ("admin.account/grant", "op", "ok"),
-        ("admin.account/grant", "op", "ok")]
+        ("admin.account/create", "op", "ok"), ("admin.account/create", "op", "refused:409"), *refused,
+        ("admin.account/read", "op", "ok"), ("admin.account/grant", "op", "ok"),
+        ("admin.account/grant", "op", "refused:409"), ("admin.account/grant", "op", "ok"),
+        ("admin.account/list", "op", "ok"), ("admin.account/grant", "op", "refused:409")]
 
 
 async def test_operators_read_no_clinical_data(db_url: str) -> None:

@@ -61,3 +61,12 @@ class Unavailable(ShifoError):
     def __init__(self, detail: str, *, retry_after: int = 2) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class OutcomeUnknown(ShifoError):
+    """The database connection failed while a change was being committed: it may or may not be
+    stored. 503 without ``Retry-After``: resending a create blindly could store it twice, so the
+    client reads the record first and retries only if it is missing."""
+
+    status = 503
+    title = "Outcome unknown"

@@ -7,7 +7,9 @@ delivered again consumer by consumer, each in a transaction of its own, and one 
 for a consumer whose batch failed, so a failure stays with its consumer and event. (On PostgreSQL
 those are savepoints of the claim's transaction: the storage never gives the claim's task a second
 connection while it holds the relay's lock; see ``adapters.storage.claimed``.) A delivery that
-keeps failing is retried with exponential backoff and parked after ``max_attempts``.
+keeps failing is retried with exponential backoff and parked after ``max_attempts``: due retries
+run in a claim of their own (:meth:`host.relay.Relay.drain`), so their outcome commits even when
+the batch claimed next rolls back.
 """
 
 from __future__ import annotations

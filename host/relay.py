@@ -14,9 +14,10 @@ after a commit never walks the delivered rows' dead index entries. Every ``FULL_
 pass starts from the bottom instead: it finds events re-queued by ``shifo events retry`` in
 another process, and a row whose writer held its ``seq`` past the horizon's give-up time.
 
-Due retries run while the relay holds the outbox claim (before the batch writes anything), so two
-relays never retry the same delivery at once. A retried event reaches its consumer after later
-events of the same patient: ordering is per patient for deliveries that succeed first time.
+Due retries run in a claim of their own (the claim alone, no batch), so two relays never retry
+the same delivery at once, and their outcome (cleared, or an attempt more and perhaps parked)
+commits whatever the next batch does. A retried event reaches its consumer after later events of
+the same patient: ordering is per patient for deliveries that succeed first time.
 
 A pass that fails (the database away) is logged once per outage, not per pass, and the relay
 backs off, doubling its pause up to ``MAX_PAUSE_SECONDS``; a commit's wake-up cuts it short.
@@ -27,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 
-from core.errors import ConfigurationError, Unavailable
+from core.errors import ConfigurationError, OutcomeUnknown, Unavailable
 from host.delivery import Batch, Deliveries, Refused
 from host.outbox_horizon import Horizon
 from host.pluginapi import EventHandler
@@ -147,7 +148,7 @@ class Relay:
     def _failed(exc: Exception, *, first: bool, pause: float) -> None:
         """One line when an outage begins (a commit's wake-up, or the doubling pause, tries
         again); a traceback only for a failure that is not an unreachable dependency."""
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, Unavailable | OutcomeUnknown):
             if first:
                 log.error("relay paused: %s (backing off up to %.0f s)", exc.detail, MAX_PAUSE_SECONDS)
             else:
@@ -167,13 +168,13 @@ class Relay:
         returns events dispatched."""
         total = 0
         together = True
+        if retries:  # in a claim of their own: committed whatever the batch does
+            async with self.storage.outbox.claim(0):
+                await self.deliveries.retry_due(self.batch)
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
             try:
                 async with self.storage.outbox.claim(self.batch, after) as claimed:
-                    if retries:  # before the batch writes anything, holding the claim
-                        retries = False
-                        await self.deliveries.retry_due(self.batch)
                     batch = [(s.seq, s.event) for s in claimed.events]
                     if together and batch:
                         async with claimed.transaction() as tx:

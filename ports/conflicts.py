@@ -54,13 +54,18 @@ def _codes(exc: BaseException) -> set[str]:
     return found
 
 
-def transient(exc: BaseException) -> bool:
-    """A deadlock, a serialization failure or a locked SQLite database: the unit may simply re-run."""
-    codes = _codes(exc)
-    if codes & (_TRANSIENT_STATES | _TRANSIENT_SQLITE):
+def busy(exc: BaseException) -> bool:
+    """SQLite stayed locked by another writer past its busy timeout. A write unit re-runs
+    (:func:`transient`); a read that meets it is answered 503 by the host, not 409."""
+    if _codes(exc) & _TRANSIENT_SQLITE:
         return True
     return any(isinstance(e, sqlite3.OperationalError) and "database is locked" in str(e)
                for e in _causes(exc))
+
+
+def transient(exc: BaseException) -> bool:
+    """A deadlock, a serialization failure or a locked SQLite database: the unit may simply re-run."""
+    return bool(_codes(exc) & _TRANSIENT_STATES) or busy(exc)
 
 
 def unique_violation(exc: BaseException) -> bool:

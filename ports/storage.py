@@ -89,7 +89,8 @@ class Outbox(Protocol):
     def claim(self, limit: int, after: int = -1) -> AbstractAsyncContextManager[OutboxBatch]:
         """The oldest undelivered events with ``seq > after`` in commit order, held so no other
         relay takes them. ``after`` lets a relay that knows every event up to it is delivered
-        skip what lies below (a storage may keep dead index entries of delivered rows there)."""
+        skip what lies below (a storage may keep dead index entries of delivered rows there).
+        ``limit`` 0: the claim alone, no events (the relay's due retries run under it)."""
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool

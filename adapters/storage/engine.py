@@ -18,23 +18,36 @@ def _to_json(value: Any) -> str:
 
 # JSON columns are coded by msgspec rather than the json module: several times faster on the rows
 # of every card page.
-_JSON = {"json_serializer": _to_json, "json_deserializer": msgspec.json.decode}
+JSON_CODING = {"json_serializer": _to_json, "json_deserializer": msgspec.json.decode}
 
 
-def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0) -> AsyncEngine:
+def server_settings(command_timeout: float | None) -> dict[str, str]:
+    """The server's own guards against a client that vanished (a partition, a frozen host): TCP
+    keepalives find its dead socket within about a minute, and a session left idle inside a
+    transaction (holding its locks, the relay's claim among them) is ended after twice the
+    statement timeout, at least 10 s."""
+    idle = max(2 * (command_timeout or 30.0), 10.0)
+    return {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3",
+            "idle_in_transaction_session_timeout": str(int(idle * 1000))}
+
+
+def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
+                command_timeout: float | None = 30.0) -> AsyncEngine:
     """PostgreSQL: no pool of SQLAlchemy's (``NullPool``): the adapter holds its connections
     itself (:mod:`adapters.storage.held`), and a second count could disagree with its own. A
-    connection attempt gives up after ``connect_timeout`` seconds."""
+    connection attempt gives up after ``connect_timeout`` seconds, a statement (on a connection
+    that stopped answering, say) after ``command_timeout`` (None: never)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, **_JSON)
+        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, **JSON_CODING)
         _tune_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(parsed, echo=echo, poolclass=NullPool,
-                                   connect_args={"timeout": connect_timeout}, **_JSON)
+        return create_async_engine(parsed, echo=echo, poolclass=NullPool, connect_args={
+            "timeout": connect_timeout, "command_timeout": command_timeout,
+            "server_settings": server_settings(command_timeout)}, **JSON_CODING)
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 

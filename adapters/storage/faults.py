@@ -2,7 +2,8 @@
 
 A request that meets a database that is down answers 503 with ``Retry-After``
 (:class:`core.errors.Unavailable`), never 500; the log gets one line when the outage begins and
-one when it ends, per process, not a traceback per request.
+one when it ends, per process, not a traceback per request. A connection lost during ``COMMIT``
+is :class:`core.errors.OutcomeUnknown` instead: the change may be stored, so no ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from core.errors import Unavailable
+from core.errors import OutcomeUnknown, Unavailable
 
 log = logging.getLogger("shifo.storage")
 _LOST_DRIVER = (
@@ -66,10 +67,17 @@ class Outage:
     def unavailable(self, error: BaseException) -> Unavailable:
         """The error to raise for ``error``; logs the outage's first one."""
         if self.since is None:
-            self.since = time.monotonic()
+            self.since = time.monotonic()  # the driver's message only, never the SQL
             log.error("database unreachable (%s: %s): answering 503 until it returns",
-                      type(error).__name__, str(error).split("\n", 1)[0][:300])  # never the SQL
+                      type(error).__name__, (str(error) or "no answer in time").split("\n", 1)[0][:300])
         return Unavailable("The database cannot be reached just now; try again shortly.")
+
+    def commit_failed(self, error: BaseException) -> OutcomeUnknown:
+        """``COMMIT`` was sent and the connection failed before its answer: stored or not, nobody
+        can tell here."""
+        self.unavailable(error)  # the outage's line, once
+        return OutcomeUnknown("The database connection failed while this change was being saved: "
+                              "it may or may not be stored. Read the record before you retry.")
 
     def over(self) -> None:
         if self.since is not None:

@@ -10,11 +10,17 @@ has its own snapshot anyway), and gives it back. Statements still go through SQL
 straight to asyncpg for prepared ones (:mod:`adapters.storage.plans`).
 
 Faults: a connection that failed, lost track of its transaction or was closed by the server
-(asyncpg notices the socket's end: ``is_closed()``) is invalidated and closed, never reused, and
-its slot is free at once. A ``BEGIN`` that fails on a reused connection is tried once more on a
-fresh one. Waiting for a slot or opening a connection fails after ``timeout`` seconds, and every
-connection fault is raised as :class:`core.errors.Unavailable` (503), logged once per outage
-(:mod:`adapters.storage.faults`).
+(asyncpg notices the socket's end: ``is_closed()``) is closed at once, never reused, and its slot
+is free at once. After an error a connection is reused only if it answers ``ROLLBACK`` (a
+read-only unit whose error looks like a connection fault: ``SELECT 1``) within ``timeout``
+seconds. Nothing waits forever on a server that stopped answering (a partition, a frozen host):
+waiting for a slot, opening a connection and ``BEGIN`` on a reused one give up after ``timeout``
+seconds, any other statement after the engine's ``command_timeout``
+(:func:`adapters.storage.engine.make_engine`), and a connection that timed out takes the idle
+ones with it (they talk to the same server). A ``BEGIN`` that fails on a reused connection
+because it died idle is tried once more on a fresh one. Every connection fault is raised as
+:class:`core.errors.Unavailable` (503), logged once per outage (:mod:`adapters.storage.faults`);
+one during ``COMMIT`` as :class:`core.errors.OutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -56,8 +62,9 @@ def _idle_now(held: Held) -> bool:
 
 class HeldConnections:
     def __init__(self, engine: AsyncEngine, plans: dict[tuple[int, tuple[str, ...]], Plan | None],
-                 size: int, timeout: float = 3.0) -> None:
+                 size: int, timeout: float = 3.0, lock_wait: float = 10.0) -> None:
         self.engine, self.plans, self.size, self.timeout = engine, plans, size, timeout
+        self.lock_wait = lock_wait  # the longest wait for a lock taken with BEGIN (``unit(lock=)``)
         self._idle: list[Held] = []
         self._slots = asyncio.Semaphore(size)
         self.outage = Outage()
@@ -88,40 +95,46 @@ class HeldConnections:
         try:
             async with asyncio.timeout(self.timeout):
                 await self._slots.acquire()
-        except TimeoutError as exc:
-            raise self.outage.busy(self.size, self.timeout) from exc
+        except TimeoutError:
+            raise self.outage.busy(self.size, self.timeout) from None  # overloaded, not a fault
 
-    async def _ready(self, held: Held | None, begin: str | None) -> Held:
+    async def _ready(self, held: Held | None, begin: str | None, wait: float) -> Held:
         """``held`` if it is alive (else the next idle one that is) or a fresh connection, with
-        ``begin`` sent. A reused connection whose BEGIN fails for the connection's sake is
-        replaced once, by a fresh one."""
+        ``begin`` sent (within ``wait`` seconds). A reused connection whose BEGIN fails for the
+        connection's sake is replaced once, by a fresh one."""
         loop = asyncio.get_running_loop()
         while held is not None and (held.loop is not loop or held.driver.is_closed()):
             await self._discard(held)  # closed by the server, or another event loop's
             held = self._idle.pop() if self._idle else None
         if held is None:
-            return await self._fresh(begin)
+            return await self._fresh(begin, wait)
         if begin is not None:
             try:
-                await held.driver.execute(begin)
+                await held.driver.execute(begin, timeout=wait)
             except BaseException as exc:
-                return await self._begin_failed(held, exc, begin)
+                return await self._begin_failed(held, exc, begin, wait)
         return held
 
-    async def _begin_failed(self, held: Held, exc: BaseException, begin: str) -> Held:
-        """BEGIN failed on an idle connection: if it died idle, one fresh try; else re-raise."""
-        await self._discard(held)
-        if not isinstance(exc, Exception) or not (lost(exc) or held.driver.is_closed()):
+    async def _begin_failed(self, held: Held, exc: BaseException, begin: str, wait: float) -> Held:
+        """BEGIN failed on an idle connection: if it died idle, one fresh try; if it did not
+        answer in time, the server is not answering: no fresh try, and the idle ones go too;
+        else (a statement's own error) re-raise."""
+        broken = isinstance(exc, Exception) and (lost(exc) or held.driver.is_closed())
+        await self._discard(held, hard=broken or not isinstance(exc, Exception))
+        if not broken:
             raise exc
-        return await self._fresh(begin)
+        if isinstance(exc, TimeoutError):
+            await self._drop_idle()
+            raise self.outage.unavailable(exc) from exc
+        return await self._fresh(begin, wait)
 
-    async def _fresh(self, begin: str | None) -> Held:
+    async def _fresh(self, begin: str | None, wait: float) -> Held:
         held = await self._open()
         if begin is not None:
             try:
-                await held.driver.execute(begin)
+                await held.driver.execute(begin, timeout=wait)
             except BaseException as exc:
-                await self._discard(held)
+                await self._discard(held, hard=True)
                 if isinstance(exc, Exception) and lost(exc):
                     raise self.outage.unavailable(exc) from exc
                 raise
@@ -133,27 +146,45 @@ class HeldConnections:
         """A unit of work on a held connection: a transaction (``readonly``: autocommit, no
         BEGIN/COMMIT). ``committed`` is told how many events it published once it committed.
         ``durable=False``: the commit does not wait for the WAL flush (see ``_BEGIN_REPLAYABLE``).
-        ``lock``: a transaction-scoped advisory lock taken with the BEGIN, in its round trip."""
-        begin = _BEGIN if durable else _BEGIN_REPLAYABLE
+        ``lock``: a transaction-scoped advisory lock taken with the BEGIN, in its round trip;
+        waited for at most ``lock_wait`` seconds (its holder may be a process that died, whose
+        session lasts until the server notices), then the lock timeout's error (55P03)."""
+        begin, wait = (_BEGIN if durable else _BEGIN_REPLAYABLE), self.timeout
         if lock is not None:
             if readonly:  # it sends no BEGIN, and a lock would end with its first statement
                 raise ValueError("a read-only unit cannot hold a transaction-scoped lock")
-            begin = f"{begin}; SELECT pg_advisory_xact_lock({int(lock)})"
-        return Unit(self, readonly, committed, begin)
+            begin = (f"{begin}; SET LOCAL lock_timeout TO {int(self.lock_wait * 1000)}; "
+                     f"SELECT pg_advisory_xact_lock({int(lock)}); SET LOCAL lock_timeout TO DEFAULT")
+            wait += self.lock_wait
+        return Unit(self, readonly, committed, begin, wait)
 
-    @staticmethod
-    async def _rolled_back(held: Held, readonly: bool) -> bool:
+    async def _rolled_back(self, held: Held, readonly: bool, error: BaseException | None) -> bool:
+        """May ``held`` serve the next unit after ``error``? Only if it answers ``ROLLBACK`` (a
+        read-only unit after what looks like a connection fault: ``SELECT 1``) within
+        ``timeout``: a statement that timed out is cancelled first, which a frozen server never
+        acknowledges."""
         try:
             if not readonly:
-                await held.driver.execute("ROLLBACK")
+                await held.driver.execute("ROLLBACK", timeout=self.timeout)
+            elif error is not None and lost(error):
+                await held.driver.execute("SELECT 1", timeout=self.timeout)
+        except TimeoutError:
+            await self._drop_idle()  # the server does not answer: its other connections go too
+            return False
         except Exception:
             return False
         return _idle_now(held)
 
+    async def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for held in idle:
+            await self._discard(held, hard=True)
+
     @staticmethod
-    async def _discard(held: Held) -> None:
-        """Invalidate and close: the connection is gone for good (SQLAlchemy's pool keeps none)."""
-        if held.driver.is_closed() or held.loop is not asyncio.get_running_loop():
+    async def _discard(held: Held, hard: bool = False) -> None:
+        """Invalidate and close: the connection is gone for good (SQLAlchemy's pool keeps none).
+        ``hard`` (it failed or is busy): no graceful close, which waits for the server."""
+        if hard or held.driver.is_closed() or held.loop is not asyncio.get_running_loop():
             with contextlib.suppress(Exception):  # no graceful close to wait for
                 held.driver.terminate()
         try:
@@ -179,11 +210,12 @@ class Unit:
     An error rolls the transaction back and keeps the connection; a cancellation throws it away,
     since a statement may still be running on it. A connection fault raises ``Unavailable``."""
 
-    __slots__ = ("begin", "committed", "held", "pool", "readonly", "tx")
+    __slots__ = ("begin", "committed", "held", "pool", "readonly", "tx", "wait")
 
     def __init__(self, pool: HeldConnections, readonly: bool, committed: Callable[[int], None],
-                 begin: str) -> None:
+                 begin: str, wait: float) -> None:
         self.pool, self.readonly, self.committed, self.begin = pool, readonly, committed, begin
+        self.wait = wait  # for BEGIN's answer
 
     async def __aenter__(self) -> SqlTransaction:
         pool = self.pool
@@ -199,11 +231,11 @@ class Unit:
                     and not held.driver.is_closed()):  # the usual case, on the spot
                 if not self.readonly:
                     try:
-                        await held.driver.execute(self.begin)
+                        await held.driver.execute(self.begin, timeout=self.wait)
                     except BaseException as exc:
-                        held = await pool._begin_failed(held, exc, self.begin)
+                        held = await pool._begin_failed(held, exc, self.begin, self.wait)
             else:
-                held = await pool._ready(held, None if self.readonly else self.begin)
+                held = await pool._ready(held, None if self.readonly else self.begin, self.wait)
         except BaseException:
             pool._slots.release()
             raise
@@ -217,14 +249,16 @@ class Unit:
         try:
             if kind is None:
                 if not self.readonly:
+                    if held.driver.is_closed():  # the server ended the session: nothing committed
+                        raise pool.outage.unavailable(ConnectionError("connection closed before COMMIT"))
                     await held.driver.execute("COMMIT")
                 reusable = _idle_now(held)
             elif issubclass(kind, Exception):
-                reusable = await pool._rolled_back(held, self.readonly)
+                reusable = await pool._rolled_back(held, self.readonly, error)
         except Exception as exc:
-            if not lost(exc) and not held.driver.is_closed():
-                raise
-            raise pool.outage.unavailable(exc) from exc  # e.g. COMMIT on a dead connection
+            if isinstance(exc, Unavailable) or (not lost(exc) and not held.driver.is_closed()):
+                raise  # not committed: the server refused the COMMIT (a deferred check, say)
+            raise pool.outage.commit_failed(exc) from exc  # sent, and no answer: stored or not?
         finally:
             await self._give_back(held, reusable)
         if kind is None:
@@ -240,6 +274,6 @@ class Unit:
             if reusable:
                 self.pool._idle.append(held)
             else:
-                await self.pool._discard(held)
+                await self.pool._discard(held, hard=True)
         finally:
             self.pool._slots.release()

@@ -6,6 +6,8 @@ adapter only runs them, over the same async engine the application uses.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from adapters.storage.engine import JSON_CODING
 
 _SCRIPT_DIR = Path(__file__).parent / "alembic"
 
@@ -26,6 +31,20 @@ def _config(locations: dict[str, str]) -> Config:
     return cfg
 
 
+@asynccontextmanager
+async def _unbounded(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """PostgreSQL: an engine of its own without the application's statement timeout, since an
+    index built on a large table may take minutes."""
+    if engine.dialect.name != "postgresql":
+        yield engine
+        return
+    own = create_async_engine(engine.url, poolclass=NullPool, **JSON_CODING)
+    try:
+        yield own
+    finally:
+        await own.dispose()
+
+
 async def upgrade(engine: AsyncEngine, locations: dict[str, str], target: str = "heads") -> None:
     """Apply every revision of the given branches (label -> versions directory)."""
     cfg = _config(locations)
@@ -34,7 +53,7 @@ async def upgrade(engine: AsyncEngine, locations: dict[str, str], target: str = 
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, target)
 
-    async with engine.begin() as conn:
+    async with _unbounded(engine) as unbounded, unbounded.begin() as conn:
         await conn.run_sync(run)
 
 
@@ -45,7 +64,7 @@ async def downgrade(engine: AsyncEngine, locations: dict[str, str], target: str 
         cfg.attributes["connection"] = sync_conn
         command.downgrade(cfg, target)
 
-    async with engine.begin() as conn:
+    async with _unbounded(engine) as unbounded, unbounded.begin() as conn:
         await conn.run_sync(run)
 
 

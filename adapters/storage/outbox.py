@@ -11,7 +11,9 @@ is delivered (:mod:`host.relay`), and the scan starts there.
 
 While a task holds the PostgreSQL claim, its other units of work are savepoints of the claim's
 transaction, on the claim's connection (:mod:`adapters.storage.claimed`): the lock holder never
-waits for a second connection.
+waits for a second connection. Waiting for the claim gives up after the storage's ``lock_wait``
+(:class:`core.errors.Unavailable`): a relay that stalled or was cut off holding it keeps it until
+the server ends its session.
 
 A row this process cannot decode (a type it does not know, e.g. mid rolling upgrade) must not block
 the rows behind it: it is set aside as a parked failure of the pseudo-consumer :data:`RELAY`, and
@@ -21,6 +23,7 @@ the rows behind it: it is set aside as a parked failure of the pseudo-consumer :
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
@@ -32,6 +35,7 @@ from adapters.storage import claimed
 from adapters.storage.tables import delivery_failures, outbox
 from adapters.storage.transaction import SqlTransaction
 from core.clock import utcnow
+from core.errors import Unavailable
 from core.events import Event, decode_event
 from ports.sql import ArrayLiteral
 from ports.storage import FailedDelivery, StoredEvent, prepared
@@ -53,6 +57,15 @@ _DUE = prepared(_FAILURES.where(_F.parked.is_(False), _F.next_attempt_at <= bind
                 .limit(bindparam("n")))
 #: The storage's unit of work (``SqlStorage.transaction``): every connection comes from there.
 Units = Callable[..., AbstractAsyncContextManager[SqlTransaction]]
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The driver's SQLSTATE of ``exc`` or of the driver error SQLAlchemy wraps."""
+    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+async def _pending(tx: SqlTransaction, limit: int, after: int) -> Sequence[Any]:
+    return (await tx.execute(_PENDING, {"n": limit, "after": after})).all() if limit else ()
 
 
 def _decoded(event_type: str, payload: bytes) -> Event | str:
@@ -120,23 +133,30 @@ class SqlOutbox:
 
     @asynccontextmanager
     async def claim(self, limit: int, after: int = -1) -> AsyncIterator[SqlOutboxBatch]:
+        """The claim and up to ``limit`` pending events above ``after`` (0: the claim alone)."""
         if self.dialect == "postgresql":
             # the batch's commit need not wait for the disk: if a crash loses it, its events
             # are still pending and are delivered again (handlers are idempotent by event id)
             # the claim's lock is taken with BEGIN: wait for another process's relay to finish
             # its batch, then read what is left (a statement after the lock sees its commit)
             # while it is held, this task's other units are savepoints of it (adapters.storage.claimed)
-            async with self._units(durable=False, lock=_RELAY_LOCK_KEY) as tx:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    tx = await stack.enter_async_context(self._units(durable=False, lock=_RELAY_LOCK_KEY))
+                except Exception as exc:
+                    if _sqlstate(exc) == "55P03":  # lock_timeout: a relay stalled or died holding it
+                        raise Unavailable("another process's relay has held the outbox claim for too "
+                                          "long (a stalled or lost process)") from exc
+                    raise
                 token = claimed.HOLDER.set((asyncio.current_task(), tx))
                 try:
-                    rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
-                    yield SqlOutboxBatch(rows, tx, self._units)
+                    yield SqlOutboxBatch(await _pending(tx, limit, after), tx, self._units)
                 finally:
                     claimed.HOLDER.reset(token)
             return
         async with self._local:
             async with self._units(readonly=True) as tx:  # must not queue behind writers
-                rows = (await tx.execute(_PENDING, {"n": limit, "after": after})).all()
+                rows = await _pending(tx, limit, after)
             yield SqlOutboxBatch(rows, None, self._units)
 
     async def record_failure(

@@ -21,13 +21,15 @@ log = logging.getLogger("shifo.storage")
 
 
 class SqlStorage:
-    def __init__(self, engine: AsyncEngine, held: int = 20, timeout: float = 3.0) -> None:
+    def __init__(self, engine: AsyncEngine, held: int = 20, timeout: float = 3.0,
+                 lock_wait: float = 10.0) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._plans: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
         # PostgreSQL: at most ``held`` connections, held by the adapter; a unit waits for one, or
-        # opens one, at most ``timeout`` seconds before it answers Unavailable
-        self._held = (HeldConnections(engine, self._plans, held, timeout)
+        # opens one, at most ``timeout`` seconds before it answers Unavailable; a lock taken with
+        # BEGIN (the relay's claim) is waited for at most ``lock_wait`` seconds
+        self._held = (HeldConnections(engine, self._plans, held, timeout, lock_wait)
                       if self.dialect == "postgresql" else None)
         self.outbox = SqlOutbox(self.dialect, self.transaction)
 
@@ -35,20 +37,26 @@ class SqlStorage:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def transaction(self, *, readonly: bool = False, durable: bool = True,
+    def transaction(self, *, readonly: bool = False, durable: bool | None = None,
                     lock: int | None = None) -> AbstractAsyncContextManager[SqlTransaction]:
         """``durable=False`` is for the outbox relay only: work that is delivered again if a
         database crash loses its commit (PostgreSQL: the commit does not wait for the disk).
         ``lock`` (PostgreSQL): a transaction-scoped advisory lock on that key, taken as the
-        transaction begins, in the same round trip; SQLite admits one writer at a time anyway."""
+        transaction begins, in the same round trip; SQLite admits one writer at a time anyway.
+
+        Inside the relay's claim (PostgreSQL) a unit is a savepoint of the claim's transaction
+        (:mod:`adapters.storage.claimed`): it commits with the claim, whose commit does not wait
+        for the disk unless a unit says ``durable=True``; it cannot take a ``lock``."""
         if self._held is not None:
             claim = HOLDER.get()
             if claim is not None and claim[0] is asyncio.current_task():
-                return Savepoint(claim[1], readonly)  # never a second connection under its lock
+                if lock is not None:  # it would be held until the claim ends, by surprise
+                    raise ValueError("a unit inside the relay's claim cannot take a lock of its own")
+                return Savepoint(claim[1], durable is True)  # never a second connection under its lock
             # READ COMMITTED gives each statement its own snapshot anyway, so a read-only unit
             # needs no BEGIN/COMMIT round trips: one statement, one round trip
-            return self._held.unit(readonly=readonly, committed=self._published, durable=durable,
-                                   lock=lock)
+            return self._held.unit(readonly=readonly, committed=self._published,
+                                   durable=durable is not False, lock=lock)
         return self._sqlite_unit(readonly)
 
     @asynccontextmanager

@@ -88,7 +88,12 @@ def bad_data(exc: BaseException) -> str | None:
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if conflicts.conflicting(exc):  # a unique violation or a deadlock outside ctx.transact: 409
+    if conflicts.busy(exc):  # SQLite locked past its busy timeout outside run_unit: a read, say
+        return on_shifo_error(request, unreachable.busy(exc))
+    if conflicts.conflicting(exc):  # a unique violation or a deadlock outside run_unit: 409
+        log.warning("a lost race escaped its unit of work on %s %s (%s): answering 409; "
+                    "run the unit with ports.conflicts.run_unit", request.method, request.url.path,
+                    type(getattr(exc, "orig", None) or exc).__name__)
         return problem(409, "a concurrent request changed the same record; read it again and retry",
                        instance=request.url.path, request_id=_request_id(request))
     if unreachable.lost(exc):  # the storage adapter raises Unavailable; this is a safety net

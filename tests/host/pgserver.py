@@ -1,10 +1,11 @@
 """A PostgreSQL server of the test's own, so a test can terminate its backends, kill it and start
-it again. Built from the installed server binaries (``pg_config --bindir``, ``PATH``, or the
+it again, or freeze it. Built from the installed server binaries (``pg_config --bindir``, ``PATH``, or the
 Debian layout); run as the ``postgres`` user when the tests run as root (initdb refuses root).
 In CI the binaries must be there; elsewhere their absence skips."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -85,8 +86,38 @@ class PgServer:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, ...), from /proc."""
+        assert self.proc is not None
+        found = [self.proc.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[1]) == self.proc.pid:  # the parent's pid
+                found.append(int(stat.parent.name))
+        return found
+
+    def freeze(self) -> list[int]:
+        """``SIGSTOP`` the whole server, as a host that stopped answering (its sockets stay open,
+        nothing is answered); returns the processes to :meth:`thaw`."""
+        stopped = []
+        for pid in self.processes():  # the postmaster first: it forks no backend after that
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+        return stopped
+
+    @staticmethod
+    def thaw(stopped: list[int]) -> None:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.thaw(self.processes())  # a test that failed while it was frozen
             self.proc.send_signal(signal.SIGQUIT)  # immediate shutdown: it is thrown away
             try:
                 self.proc.wait(10)

@@ -2,28 +2,35 @@
 with ``Retry-After`` meanwhile (within the fail-fast time), keeps ``/metrics`` and ``/health``
 up, serves again within seconds of the server's return, and its relay delivers what was written
 after, without a traceback per pass. On a PostgreSQL server of the test's own, so the test can
-terminate its backends and ``kill -9`` its postmaster."""
+terminate its backends, ``kill -9`` its postmaster and freeze it (``SIGSTOP``: a partition)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from adapters.storage import held
 from adapters.storage.engine import make_engine
+from adapters.storage.outbox import _RELAY_LOCK_KEY
 from adapters.storage.store import SqlStorage
 from adapters.storage.tables import inbox
 from core.errors import Unavailable
 from core.events import Event
+from host.operator import metrics
 from host.pluginapi import EventHandler
 from host.relay import Relay
 from host.settings import Settings
+from host.web.app import create_app
 from tests.host.pgserver import PgServer, own_server
 from tests.host.test_outbox_relay import PING, Pinged, count, migrated, publish
 from tests.medcard.card import pulse
@@ -32,6 +39,7 @@ from tests.support import login, racing
 
 pytestmark = pytest.mark.postgres
 FAIL_FAST = 2.0  # SHIFO_POOL_TIMEOUT_SECONDS of these tests
+STATEMENT = 1.0  # SHIFO_DB_COMMAND_TIMEOUT_SECONDS of the tests that freeze the server
 MODULES = ("medcard", "polyclinic")
 INBOX_ROWS = select(func.count()).select_from(inbox)
 
@@ -94,6 +102,19 @@ async def _open_visit(client: Any, auth: dict[str, str], pid: str) -> str:
     return str(await until(opened, timeout=10))
 
 
+async def _visiting(client: Any) -> tuple[dict[str, str], str, str, Callable[[], Awaitable[Any]]]:
+    """Signed in as the doctor: the headers, a patient's card, an open visit of theirs, and a
+    write to the card (which has just answered 201)."""
+    auth = await login(client, "doctor")
+    pid = await patient(client, auth)
+    card, visit = f"{MEDCARD}/patients/{pid}", await _open_visit(client, auth, pid)
+
+    async def write() -> Any:
+        return await client.post(f"{card}/indicators", json=pulse(), headers=auth)
+    assert (await write()).status_code == 201
+    return auth, card, visit, write
+
+
 async def test_terminated_idle_backends_are_replaced_at_once(server: PgServer, world: Any) -> None:
     settings, database = world
     async with racing(settings) as client:
@@ -124,13 +145,7 @@ async def test_a_killed_server_gives_503_then_the_same_app_heals(server: PgServe
     settings, _ = world
     caplog.set_level(logging.DEBUG, logger="shifo")
     async with racing(settings) as client:
-        auth = await login(client, "doctor")
-        pid = await patient(client, auth)
-        card, visit = f"{MEDCARD}/patients/{pid}", await _open_visit(client, auth, pid)
-
-        async def write() -> Any:
-            return await client.post(f"{card}/indicators", json=pulse(), headers=auth)
-        assert (await write()).status_code == 201
+        auth, card, visit, write = await _visiting(client)
         server.kill()
         down = time.monotonic()
         outage_log = len(caplog.records)
@@ -214,3 +229,136 @@ async def test_a_unit_that_finds_every_connection_busy_fails_fast(pg_url: str) -
         await storage.ping()
     finally:
         await storage.close()
+
+
+async def test_a_frozen_server_answers_503_within_the_timeouts_then_the_app_heals(
+        server: PgServer, world: Any) -> None:
+    """A server that stops answering with its connections open (a partition, a frozen host):
+    statements give up after the statement timeout, the connections to it are dropped, and
+    requests answer 503 within the statement timeout and the fail-fast time, never hang."""
+    settings, _ = world
+    settings = settings.with_(pool_timeout_seconds=STATEMENT, db_command_timeout_seconds=STATEMENT)
+    async with racing(settings) as client:
+        auth, card, visit, write = await _visiting(client)
+        stopped = server.freeze()
+        try:
+            took = []
+            for attempt in (write, lambda: client.get(f"{card}/entries", headers=auth), write,
+                            lambda: client.post("/api/v1/auth/login", json={"login": "doctor", "password": "x"})):
+                began = time.monotonic()
+                async with asyncio.timeout(10):  # never a hang
+                    r = await attempt()
+                took.append(time.monotonic() - began)
+                assert r.status_code == 503 and int(r.headers["retry-after"]) > 0, r.text
+            began = time.monotonic()
+            async with asyncio.timeout(10):
+                assert (await client.get("/ready")).status_code == 503
+                took.append(time.monotonic() - began)
+                assert "shifo_db_up 0.0" in (await client.get("/metrics")).text
+        finally:
+            server.thaw(stopped)
+        print(f"\nanswers while frozen: {', '.join(f'{t:.2f}' for t in took)} s")
+        assert max(took) < 2 * STATEMENT + 0.8  # a statement's timeout, then ROLLBACK's at most
+        healed, seen = await _serves_again(write, time.monotonic())
+        print(f"serving again {healed * 1000:.0f} ms after the server thawed, statuses {seen}")
+        assert seen <= {201, 503} and healed < 5.0
+        entry = (await write()).json()["id"]
+        assert await until(lambda: _visit_card_holds(client, auth, visit, entry), timeout=15)  # the relay too
+
+
+async def test_a_commit_that_gets_no_answer_is_outcome_unknown(server: PgServer, world: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection fails after COMMIT was sent (here its backend freezes just before): the
+    change may be stored, so the answer is 503 "Outcome unknown" without ``Retry-After`` (a
+    client must read before it resends a create), and the connection is not used again."""
+    settings, _ = world
+    settings = settings.with_(run_relay=False, db_command_timeout_seconds=STATEMENT)
+    armed, frozen = [False], []
+    original = held.Unit.__aexit__
+
+    async def freeze_before_commit(unit: Any, kind: Any, error: Any, trace: Any) -> None:
+        if armed[0] and kind is None and not unit.readonly and unit.tx.published:  # the entry's unit
+            armed[0] = False
+            frozen.append(unit.held.driver.get_server_pid())
+            os.kill(frozen[-1], signal.SIGSTOP)
+        await original(unit, kind, error, trace)
+    monkeypatch.setattr(held.Unit, "__aexit__", freeze_before_commit)
+    async with racing(settings) as client:
+        auth = await login(client, "doctor")
+        card = f"{MEDCARD}/patients/{await patient(client, auth)}"
+        armed[0] = True
+        try:
+            async with asyncio.timeout(STATEMENT + 3):
+                r = await client.post(f"{card}/indicators", json=pulse(), headers=auth)
+        finally:
+            server.thaw(frozen)
+        assert frozen and r.status_code == 503, r.text
+        assert r.json()["title"] == "Outcome unknown" and "retry-after" not in r.headers
+        assert "read the record" in r.json()["detail"].lower()
+        assert (await client.post(f"{card}/indicators", json=pulse(), headers=auth)).status_code == 201
+        ready = (await client.get("/ready")).json()
+        assert ready["checks"]["database"]["connections"]["in_use"] == 0
+
+
+async def test_the_relay_gives_up_on_a_claim_held_by_a_stalled_process(pg_url: str,
+                                                                       caplog: pytest.LogCaptureFixture
+                                                                       ) -> None:
+    """Another process's relay stalled (or was cut off) holding the claim's lock: this relay waits
+    for it at most ``lock_wait``, says so in one line, and delivers once the lock is free."""
+    async with migrated(pg_url):
+        pass
+    storage = SqlStorage(make_engine(pg_url), lock_wait=0.3)
+    stalled = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    try:
+        relay = Relay(storage, [])
+        await publish(storage, Pinged(n=1))
+        await stalled.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_RELAY_LOCK_KEY})")
+        began = time.monotonic()
+        with pytest.raises(Unavailable, match="held the outbox claim"):
+            async with asyncio.timeout(5):
+                await relay.drain()
+        assert time.monotonic() - began < 0.3 + 1.0
+        caplog.set_level(logging.INFO, logger="shifo")
+        await relay.start()
+        await asyncio.sleep(0.8)  # passes keep failing meanwhile
+        await stalled.close()  # its session ends: the server frees the lock
+        async with asyncio.timeout(15):
+            while (await storage.outbox.lag())[0]:
+                relay.wake()
+                await asyncio.sleep(0.05)
+        await relay.stop()
+        lines = [r for r in caplog.records if r.name == "shifo.relay" and r.levelno >= logging.WARNING]
+        said = [r.getMessage() for r in lines]
+        assert len(said) == 2 and all(r.exc_info is None for r in lines), said
+        assert said[0].startswith("relay paused: another process's relay") and said[1].startswith("relay resumed")
+    finally:
+        await stalled.close()
+        await storage.close()
+
+
+async def test_metrics_say_the_database_is_down_only_when_it_does_not_answer(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Every connection busy, or a bug in a metric's query, is not ``shifo_db_up 0`` (that is for
+    a database that does not answer): the database's series are left out and one warning says why."""
+    settings = Settings(database_url=pg_url, modules=(), run_relay=False, pool_size=1,
+                        pool_timeout_seconds=0.3)
+    async with migrated(pg_url):
+        pass
+    monkeypatch.setattr(metrics, "_warned", [-1e9], raising=False)
+    app = create_app(settings)
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                 base_url="http://shifo.test") as client:
+        storage = app.state.runtime.storage
+        assert "shifo_db_up 1.0" in (await client.get("/metrics")).text
+        async with storage.transaction(), storage.transaction():  # both connections it may hold
+            busy = await client.get("/metrics")
+        assert busy.status_code == 200 and "shifo_http_requests" in busy.text
+        assert "shifo_db_up" not in busy.text and "shifo_outbox_pending" not in busy.text
+
+        async def broken(*args: Any) -> int:
+            raise RuntimeError("a bug in a metric's query")
+        monkeypatch.setattr(metrics.sla, "overdue_count", broken)
+        for _ in range(2):
+            assert "shifo_db_up" not in (await client.get("/metrics")).text
+    said = [r for r in caplog.records if r.name == "shifo.web" and "metrics without" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING  # once a minute: the busy one

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from adapters.storage.tables import delivery_failures, inbox, outbox
 from core.clock import utcnow
@@ -477,6 +477,33 @@ async def test_failure_of_a_consumer_no_longer_registered_is_parked(db_url: str)
         assert failure.parked and "no handler" in failure.last_error
 
 
+async def test_a_due_retry_counts_even_when_the_next_batch_is_refused(db_url: str) -> None:
+    """A retry that falls due while a new event fails in the shared transaction: the retry's
+    attempt (here the last one, so it is parked) stays recorded although that batch rolls back."""
+    tried: list[int] = []
+
+    async def refusing(event: Event, tx: Transaction) -> None:
+        tried.append(getattr(event, "n", 0))
+        raise ValueError("refused")
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.refusing", event_types=(PING,), handle=refusing)],
+                      max_attempts=2, backoff_seconds=0.0)
+        await publish(storage, Pinged(n=1))
+        await relay.drain()
+        [first] = await storage.outbox.failures(parked_only=False)
+        assert (first.attempts, first.parked) == (1, False)
+        await publish(storage, Pinged(n=2))  # fails in the batch's shared transaction
+        await asyncio.sleep(0.01)  # the first failure is due
+        await relay.drain()
+        assert tried == [1, 1, 1, 2, 2]  # shared, alone, retried; then 2 shared and alone
+        failures = {f.seq: f for f in await storage.outbox.failures(parked_only=False)}
+        assert [(f.attempts, f.parked) for _, f in sorted(failures.items())] == [(2, True), (1, False)]
+        await relay.drain()  # only 2 is retried: the parked one waits for an operator
+        assert tried[5:] == [2]
+        assert [f.attempts for f in await storage.outbox.failures()] == [2, 2]
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_two_relays_deliver_each_event_once_and_in_order(db_url: str) -> None:
@@ -537,3 +564,37 @@ async def test_relay_waiting_for_anothers_claim_stops_promptly(db_url: str) -> N
         await busy.stop()
         await publish(two.storage, Pinged(n=2))  # the cancelled relay's engine still works
         assert await waiting.drain() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_failed_read_inside_the_claim_leaves_the_claim_whole(db_url: str) -> None:
+    """On PostgreSQL a handler's own units inside the relay's claim are savepoints of it, a
+    read-only one too: a read that fails does not abort the claim, so the handler goes on and its
+    delivery commits. A lock asked for inside the claim is refused, and a unit asking to be
+    durable makes the claim's commit wait for the disk: neither is silently dropped."""
+    commits: list[str] = []
+    async with migrated(db_url) as storage:
+
+        async def careful(event: Event, tx: Transaction) -> None:
+            with pytest.raises(Exception, match="no_such_table"):
+                async with storage.transaction(readonly=True) as side:
+                    await side.execute(text("SELECT * FROM no_such_table"))
+            commits.append((await tx.execute(text("SHOW synchronous_commit"))).scalar_one())
+            async with storage.transaction(durable=True):  # type: ignore[call-arg]
+                commits.append((await tx.execute(text("SHOW synchronous_commit"))).scalar_one())
+            await tx.execute(facilities.insert().values(
+                id="F1", name="Polyclinic", kind="polyclinic", region="Tashkent", created_at=utcnow()))
+
+        async def locking(event: Event, tx: Transaction) -> None:
+            async with storage.transaction(lock=42):  # type: ignore[call-arg]
+                pass
+
+        relay = Relay(storage, [EventHandler(consumer="t.careful", event_types=(PING,), handle=careful),
+                                EventHandler(consumer="t.locking", event_types=(PONG,), handle=locking)],
+                      max_attempts=1)
+        await publish(storage, Pinged(n=1), Ponged(n=1))
+        assert await relay.drain() == 2
+        assert await count(storage, FACILITY_ROWS) == 1 and commits[-2:] == ["off", "on"]
+        [refused] = await storage.outbox.failures()
+        assert refused.consumer == "t.locking" and "cannot take a lock" in refused.last_error

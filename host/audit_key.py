@@ -24,8 +24,9 @@ class AuditKey:
         self._secret = secret
         self.id = hashlib.sha256(b"shifo-audit-key-id:" + secret).hexdigest()[:16]
 
-    def mac(self, chain: int, seq: int, hash_: str) -> str:
-        message = f"shifo-audit-checkpoint:{chain}:{seq}:{hash_}".encode()
+    def mac(self, n: int, prev_mac: str, heads: str) -> str:
+        """Checkpoint ``n``'s MAC: over its number, the previous checkpoint's MAC and its heads."""
+        message = f"shifo-audit-checkpoint:{n}:{prev_mac}:{heads}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:  # never the secret

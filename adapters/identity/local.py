@@ -3,7 +3,8 @@
 Tokens are random and only their SHA-256 is stored, so a stolen database does not yield working
 tokens, and every request re-reads the account's status and grants: a suspension or a revoked
 grant takes effect on the very next request. Hashing runs off the event loop (~85 ms each).
-Repeated failures are throttled per login, per client address and per account (see ``throttle``).
+Repeated failures are throttled per login, per client address and per account (see ``throttle``);
+an EDS sign-in only per address.
 """
 
 from __future__ import annotations
@@ -71,27 +72,32 @@ class LocalIdentity(Administration):
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _admit(self, login: str, client: str) -> Any:
+    async def _admit(self, login: str, client: str, *, signed: bool = False) -> Any:
         """Refuse a throttled login, address or account before any expensive check; return the account row.
-        A patient may give their PINFL instead of a login (an exact login match wins)."""
+        A patient may give their PINFL instead of a login (an exact login match wins). ``signed`` (EDS):
+        only the address counts, so password guesses under a semi-public PINFL never block it."""
         async with self.storage.transaction(readonly=True) as tx:
             found = accounts.c.login == login
             if _PINFL.fullmatch(login):
                 found = or_(found, and_(accounts.c.kind == "patient", accounts.c.pinfl == login))
             rows = (await tx.execute(select(accounts).where(found).limit(2))).all()
             row = next((r for r in rows if r.login == login), rows[0] if rows else None)
-            await throttle.check(tx, self.limits, self._keys(login, client, row), utcnow())
+            await throttle.check(tx, self.limits, self._keys(login, client, row, signed), utcnow())
             return row
 
-    def _keys(self, login: str, client: str, row: Any) -> list[tuple[str, int, int]]:
+    def _keys(self, login: str, client: str, row: Any, signed: bool) -> list[throttle.Key]:
+        if signed:
+            return throttle.client_keys(self.limits, client)
         return throttle.keys(self.limits, login, client, row.id if row is not None else None)
 
-    async def _finish(self, row: Any, ok: bool, login: str, client: str, why: str) -> Session:
+    async def _finish(self, row: Any, ok: bool, login: str, client: str, why: str, *,
+                      signed: bool = False) -> Session:
         async with self.storage.transaction() as tx:
             if not ok or row is None or row.status != "active":
-                await throttle.failed(tx, self.limits, self._keys(login, client, row), utcnow())
+                await throttle.failed(tx, self.limits, self._keys(login, client, row, signed), utcnow())
             else:
-                await throttle.succeeded(tx, login, row.id)
+                if not signed:  # an EDS sign-in leaves a guesser's password counters running
+                    await throttle.succeeded(tx, login, row.id)
                 return await open_session(tx, row, client, ttl=self.ttl,
                                           max_sessions=self.limits.max_sessions)
         raise Unauthenticated(why)
@@ -120,12 +126,12 @@ class LocalIdentity(Administration):
                                       .returning(lc.login, lc.nonce))).first()
         if spent is None:
             raise Unauthenticated("the sign-in challenge is unknown, expired or already used")
-        row = await self._admit(spent.login, client)
+        row = await self._admit(spent.login, client, signed=True)
         result = await verifier.verify(_content(challenge_id, spent.nonce).encode(), signature)
         ok = (result.valid and row is not None and row.pinfl is not None
               and result.signer_pinfl == row.pinfl)
         return await self._finish(row, ok, spent.login, client,
-                                  "the signature does not prove this account's EDS key")
+                                  "the signature does not prove this account's EDS key", signed=True)
 
     async def authenticate(self, token: str, audience: str, client: str | None = None) -> Principal | None:
         if not token or len(token) > _MAX_TOKEN:

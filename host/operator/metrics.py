@@ -23,11 +23,15 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
 from core import clock
+from core.errors import ShifoError
+from host import audit_key
 from host.audit import audit_log
+from host.audit_ledger import number
 from host.operator import config, review, sla
 from host.operator.logs import request_id_of, request_id_var
 from host.pluginapi import public
 from host.runtime import Runtime
+from host.web import unreachable
 from ports.storage import Storage
 
 access = logging.getLogger("shifo.access")
@@ -142,6 +146,10 @@ async def snapshot(runtime: Runtime) -> list[Metric]:
     ]
     if skew is not None:
         out.append(gauge("shifo_clock_skew_seconds", "Database clock minus this host's clock", skew))
+    if (key := audit_key.key_of(runtime.settings)) is not None:  # kept outside the database by the scraper
+        newest = await number(runtime.storage, key)
+        out.append(gauge("shifo_audit_checkpoint", "The newest audit checkpoint's number under the audit "
+                         "key: it never falls unless checkpoints were removed", newest))
     return out
 
 
@@ -149,16 +157,32 @@ def _db_up(up: int) -> GaugeMetricFamily:
     return GaugeMetricFamily("shifo_db_up", "1 if the database answered this scrape, else 0", value=up)
 
 
+_warned = [-60.0]  # when a scrape that failed for another reason was last logged
+
+
+def _unread(exc: Exception) -> list[Metric]:
+    """The database's series when the scrape could not read them: ``shifo_db_up 0`` only if the
+    database did not answer (a connection or server fault, which the storage logs once per
+    outage, or no answer in time). Every connection busy, or a bug, leaves them out, logged at
+    most once a minute."""
+    if isinstance(exc, TimeoutError) or unreachable.lost(exc):
+        return [_db_up(0)]
+    if time.monotonic() - _warned[0] >= 60.0:
+        _warned[0] = time.monotonic()
+        log.warning("metrics without the database's series: %s: %s", type(exc).__name__, exc,
+                    exc_info=not isinstance(exc, ShifoError))  # a bug's traceback
+    return []
+
+
 @get("/metrics", opt=public(), tags=["monitoring"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text exposition: request series of this process plus the deployment's state."""
     runtime: Runtime = request.app.state.runtime
-    try:  # the deployment's state is read from the database: without it, only db_up 0
+    try:  # the deployment's state is read from the database
         async with asyncio.timeout(runtime.settings.pool_timeout_seconds * 2 + 1):
             families = [*await snapshot(runtime), _db_up(1)]
     except Exception as exc:
-        log.debug("metrics without the database: %s", type(exc).__name__)
-        families = [_db_up(0)]
+        families = _unread(exc)
     scrape = CollectorRegistry()
     scrape.register(_Snapshot(families))
     body = generate_latest(REQUESTS) + generate_latest(scrape)

@@ -1,7 +1,8 @@
 """The operator's account administration: accounts, their status and their per-facility grants.
 
 Only operator accounts reach these routes (the integrator answers for access control); each change
-commits together with its audit entry, and a refused change (4xx) is audited in a unit of its own.
+commits together with its audit entry, and a refused change (4xx) is audited in a unit of its own
+(not a 503: an outage refuses nothing, and auditing it would only lengthen the wait).
 Reads are audited too: they show people's names and PINFLs. Operators see accounts and grants, never
 clinical data; lists show a patient's PINFL masked (:func:`mask_pinfl`), and only the audited
 single-account read (``GET /accounts/{id}``, which also lands in that patient's access log) shows it.
@@ -18,7 +19,7 @@ from litestar import Request, Router, get, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from core.errors import ShifoError, ValidationFailed
+from core.errors import ShifoError, Unavailable, ValidationFailed
 from host import audit
 from host.pluginapi import requires
 from host.runtime import Runtime
@@ -56,8 +57,12 @@ class AccountDetail(msgspec.Struct, frozen=True):
 
 
 def mask_pinfl(pinfl: str | None) -> str | None:
-    """``31234*******45``: enough to tell two people apart in a list, not enough to look one up."""
-    return pinfl if not pinfl or len(pinfl) < 8 else pinfl[:5] + "*" * (len(pinfl) - 7) + pinfl[-2:]
+    """``**********1745``: the last four digits, enough to tell people apart in a list next to their
+    names, not enough to look one up (the first digits give sex and birth date away)."""
+    if not pinfl:
+        return pinfl
+    shown = pinfl[-4:] if len(pinfl) > 8 else ""
+    return "*" * (len(pinfl) - len(shown)) + shown
 
 
 def _masked(account: Account) -> Account:
@@ -83,6 +88,8 @@ async def _change(request: Req, action: str, target: str,
             return done
 
         result = await run_unit(runtime.storage, unit)  # re-run whole when it loses a race, then 409
+    except Unavailable:  # the database (or a dependency) is away: nothing was refused, nothing to audit
+        raise
     except ShifoError as refused:
         async with runtime.storage.transaction() as tx:
             await audit.record(tx, _entry(request, action, target, outcome=f"refused:{refused.status}",

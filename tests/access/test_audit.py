@@ -14,10 +14,9 @@ from sqlalchemy.exc import DBAPIError
 
 from host import audit
 from host.audit import AuditEntry, audit_log
-from host.settings import ALL_MODULES
 from tests.access.world import app, bearer, facilities, pinfl, settings, staff, token
 from tests.conftest import PG_DSN
-from tests.support import PASSWORD, opened
+from tests.support import ALL_MODULES, PASSWORD, opened
 
 PATIENT = "31505850000017"
 CHAIN = audit.chain_of({"patient": PATIENT})
@@ -162,13 +161,14 @@ async def test_entries_cannot_be_changed_or_removed(db_url: str, statement: str)
     assert len(await entries(s)) == 3
 
 
-async def _tamper(db_url: str, *statements: str) -> None:
+async def _tamper(db_url: str, *statements: str, table: str = "shifo_audit", migration: Any = None) -> None:
     """Tamper with the table directly, switching the append-only triggers off to do it (PostgreSQL:
-    as the superuser; SQLite: by dropping and re-creating them)."""
+    as the superuser; SQLite: by dropping and re-creating them, as ``migration`` makes them)."""
     if db_url.startswith("sqlite"):
         import sqlite3
 
-        from host.migrations.versions import h0003_audit as migration
+        if migration is None:
+            from host.migrations.versions import h0003_audit as migration
 
         conn = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
         try:
@@ -180,10 +180,10 @@ async def _tamper(db_url: str, *statements: str) -> None:
     conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         async with conn.transaction():
-            await conn.execute("ALTER TABLE shifo_audit DISABLE TRIGGER USER")
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             for statement in statements:
                 await conn.execute(statement)
-            await conn.execute("ALTER TABLE shifo_audit ENABLE TRIGGER USER")
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     finally:
         await conn.close()
 

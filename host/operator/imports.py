@@ -4,7 +4,8 @@ Both read the whole file, reject bad rows with a reason each and import the rest
 same file changes nothing (existing accounts, grants and patients are recognised and left alone).
 
 Staff go through the identity port, in chunks of :data:`CHUNK` rows per transaction, each row
-checked before anything is written so one bad row cannot spoil its chunk. Patients belong to the
+checked before anything is written so one bad row cannot spoil its chunk; a chunk that loses to a
+concurrent import of the same logins is re-run whole (then 409). Patients belong to the
 medical card, which the host must not import: they are registered through medcard's own HTTP API,
 in process, signed in as a clinician of the facility (so every registration is validated, audited
 and published exactly as one made at the desk).
@@ -25,11 +26,12 @@ import msgspec
 from sqlalchemy import select
 
 from core import pinfl as pinfl_rules
-from core.errors import ShifoError, ValidationFailed
+from core.errors import Conflict, ShifoError, ValidationFailed
 from core.principals import CLINICAL_ROLES, NON_CLINICAL_ROLES
 from host import audit
 from host.runtime import Runtime
 from host.tables import facilities
+from ports.conflicts import run_unit
 
 CHUNK = 250
 PATIENTS = "/api/v1/medcard/patients"
@@ -124,19 +126,34 @@ async def import_staff(rt: Runtime, rows: list[tuple[int, dict[str, str]]], *, b
         known = set((await tx.execute(select(facilities.c.id))).scalars())
         accounts = {a.login: a for a in await identity.accounts(tx=tx)}
     for start in range(0, len(rows), CHUNK):
-        async with rt.storage.transaction() as tx:
-            for line, row in rows[start:start + CHUNK]:
-                why = _check_staff(row, known)
+        part, tries = rows[start:start + CHUNK], [0]
+
+        async def chunk(tx: Any, part: list[tuple[int, dict[str, str]]] = part, tries: list[int] = tries
+                        ) -> list[tuple[int, str | None, bool]]:
+            """One chunk, re-run whole (with the accounts read again) when a concurrent import or
+            change committed the same login or grant first; the report is filled after it commits."""
+            if tries[0]:
+                accounts.clear()
+                accounts.update({a.login: a for a in await identity.accounts(tx=tx)})
+            tries[0] += 1
+            done: list[tuple[int, str | None, bool]] = []
+            for line, row in part:
+                why, made = _check_staff(row, known), False
                 if why is None:
                     try:
                         made = await _one_staff(tx, identity, row, accounts, by)
-                        report.created += made
-                        report.unchanged += not made
                     except ShifoError as exc:
                         why = _reason(exc)
-                if why is not None:
-                    report.rejected.append(Rejected(line, why))
-                bar.step()
+                done.append((line, why, made))
+            return done
+
+        for line, why, made in await run_unit(rt.storage, chunk):
+            if why is not None:
+                report.rejected.append(Rejected(line, why))
+            else:
+                report.created += made
+                report.unchanged += not made
+            bar.step()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -148,8 +165,14 @@ async def _one_staff(tx: Any, identity: Any, row: dict[str, str], accounts: dict
         raise ValidationFailed(f"login {row['login']!r} belongs to another person (PINFL differs)")
     created = account is None
     if account is None:
-        uid = await identity.create_account(login=row["login"], password=None, kind="staff",
-                                            full_name=row["full_name"], pinfl=row["pinfl"], tx=tx)
+        try:
+            uid = await identity.create_account(login=row["login"], password=None, kind="staff",
+                                                full_name=row["full_name"], pinfl=row["pinfl"], tx=tx)
+        except Conflict:  # a concurrent import committed the login since the accounts were read
+            accounts.update({a.login: a for a in await identity.accounts(tx=tx)})
+            if row["login"] not in accounts:
+                raise
+            return await _one_staff(tx, identity, row, accounts, by)
         account = accounts[row["login"]] = await identity.account(uid, tx=tx)
     else:
         held = [g for g in await identity.grants(account.id, tx=tx)

@@ -59,8 +59,8 @@ async def users(request: Req) -> list[review.UserLine]:
 
 @post("/review/campaigns", opt=MANAGE, status_code=201)
 async def open_campaign(request: Req, data: JSONBody[NewCampaign]) -> review.Campaign:
-    async with _rt(request).storage.transaction() as tx:
-        return await review.open_campaign(tx, data.title, _who(request), _entry(request, "open"))
+    return await run_unit(_rt(request).storage, lambda tx: review.open_campaign(
+        tx, data.title, _who(request), _entry(request, "open")))
 
 
 @post("/review/campaigns/{cid:uuid}/decisions", opt=MANAGE, status_code=201)

@@ -24,6 +24,7 @@ from host.runtime import Runtime
 from host.tables import facilities
 from host.web.guard import client_of
 from ports.conflicts import run_unit
+from ports.storage import Transaction
 
 Req = Request[Any, Any, Any]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -96,8 +97,12 @@ async def read_facility(request: Req, fid: FromPath[str]) -> Facility:
 
 
 async def _save(request: Req, fid: str, data: FacilityIn, *, new: bool) -> Facility:
+    """Create or update a facility with its licence and audit entry, as one unit re-run whole when
+    it loses to a concurrent one: a second create of the same code then reads the first and answers
+    409, concurrent updates each apply whole (the last one stays)."""
     now = clock.utcnow()
-    async with runtime(request).storage.transaction() as tx:
+
+    async def work(tx: Transaction) -> Facility:
         exists = (await tx.execute(select(facilities.c.id).where(facilities.c.id == fid))).first()
         if new and exists:
             raise Conflict(f"facility {fid} exists")
@@ -115,6 +120,8 @@ async def _save(request: Req, fid: str, data: FacilityIn, *, new: bool) -> Facil
         await audit.record(tx, msgspec.structs.replace(
             entry(request, "facility/" + ("create" if new else "update")), object=fid, facility=fid))
         return await _facility(tx, fid)
+
+    return await run_unit(runtime(request).storage, work)
 
 
 @post("/facilities", opt=op("facility", "manage"), status_code=201)
@@ -205,14 +212,21 @@ async def list_overrides(request: Req) -> list[Override]:
 async def set_override(request: Req, data: JSONBody[Override]) -> Override:
     """Declare a day announced after the package's calendar: a day off or a working day.
     Due dates already computed stay as promised; new applications use the override."""
-    async with runtime(request).storage.transaction() as tx:
-        await tx.execute(delete(calendar_overrides).where(calendar_overrides.c.day == data.day))
-        await tx.execute(calendar_overrides.insert().values(
-            day=data.day, working=data.working, reason=data.reason, set_by=who(request),
-            set_at=clock.utcnow()))
+
+    async def work(tx: Transaction) -> None:
+        """Update the day's row, else insert it; an insert that loses to a concurrent PUT of the
+        same day is re-run whole and then updates (the last commit stays)."""
+        values = {"working": data.working, "reason": data.reason, "set_by": who(request),
+                  "set_at": clock.utcnow()}
+        there = await tx.execute(update(calendar_overrides).where(calendar_overrides.c.day == data.day)
+                                 .values(values))
+        if there.rowcount == 0:
+            await tx.execute(calendar_overrides.insert().values(day=data.day, **values))
         await audit.record(tx, msgspec.structs.replace(
             entry(request, "calendar/override"), object=data.day.isoformat(),
             detail=f"{'working' if data.working else 'day off'}: {data.reason}"))
+
+    await run_unit(runtime(request).storage, work)
     return data
 
 

@@ -8,15 +8,15 @@ runs through ``ctx.transact``, which re-runs it when it loses to a concurrent re
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, Parameter
 
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
-from host.pluginapi import Ctx, requires
+from host.pluginapi import Ctx, requires, status_controller
 from plugins.erecipe import INFO, config, dispensing, prescribing, signing, views
 from plugins.erecipe.prescribing import Prescriber
 from plugins.erecipe.schema import (
@@ -29,7 +29,6 @@ from plugins.erecipe.schema import (
     DraftIn,
     ForDispensing,
     IssueIn,
-    ModuleStatus,
     Prescription,
 )
 from ports.directory import SERVICE as DIRECTORY
@@ -48,18 +47,13 @@ def prescriber(ctx: Ctx) -> Prescriber:
                       role="doctor" if "doctor" in held else "resident", facility=ctx.facility)
 
 
-def categories(request: Request[Any, Any, Any]) -> dict[str, config.Category]:
-    """The plugin API has no settings yet: read the host's app state by name, as medcard does."""
-    return config.categories(getattr(request.app.state.get("settings"), "extra", None))
+def categories(ctx: Ctx) -> dict[str, config.Category]:
+    """The module's settings (hook ``shifo_settings``), validated at start-up."""
+    settings: config.Settings = ctx.settings or config.Settings()
+    return settings.categories
 
 
-class ModuleController(Controller):
-    path = "/"
-
-    @get("/", opt=requires("erecipe.module", "read"))
-    async def status(self, ctx: Ctx) -> ModuleStatus:
-        """The module is installed at the caller's facility and answers."""
-        return ModuleStatus(module=INFO.name, title=INFO.title, version=INFO.version, facility=ctx.facility)
+ModuleController = status_controller(INFO)
 
 
 class DevSignController(Controller):
@@ -85,11 +79,11 @@ class PrescriptionController(Controller):
     path = "/prescriptions"
 
     @post("/drafts", opt=PRESCRIBE)
-    async def draft(self, ctx: Ctx, request: Request[Any, Any, Any], data: JSONBody[DraftIn]) -> Draft:
+    async def draft(self, ctx: Ctx, data: JSONBody[DraftIn]) -> Draft:
         """Validate a prescription and return the canonical bytes (base64) the prescriber signs."""
         who = prescriber(ctx)
         async def work(tx: Transaction) -> Draft:
-            made = await prescribing.draft(tx, data, who, categories(request), utcnow(),
+            made = await prescribing.draft(tx, data, who, categories(ctx), utcnow(),
                                            ctx.services.get(DIRECTORY))
             await ctx.audit(tx, "erecipe.prescription/draft", patient=data.patient_pinfl, object=str(made.id))
             return made

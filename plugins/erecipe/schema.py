@@ -18,13 +18,6 @@ Pinfl = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}\Z")]
 Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 
 
-class ModuleStatus(msgspec.Struct, frozen=True):
-    module: str
-    title: str
-    version: str
-    facility: str | None
-
-
 class LineIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     inn: Text  # international non-proprietary name
     form: Text

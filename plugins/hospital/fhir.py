@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
-from plugins.hospital.tables import stays
+from host.pluginapi import FhirItem, FhirRequest, FhirResource, encounter_resource
+from plugins.hospital.tables import ENCOUNTERS
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 _ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -82,30 +80,5 @@ async def _item(req: FhirRequest, row: Any) -> FhirItem:
                     when=row.admitted_at)
 
 
-async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    stay_id = fhir_uuid(id)
-    if stay_id is None:
-        return None
-    row = (await req.tx.execute(select(stays).where(stays.c.id == stay_id))).first()
-    return None if row is None else await _item(req, row)
-
-
-async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
-    stmt = select(stays)
-    if query.patient is not None:
-        stmt = stmt.where(stays.c.pinfl == query.patient)
-    if query.since is not None:
-        stmt = stmt.where(stays.c.admitted_at >= query.since)
-    if query.until is not None:
-        stmt = stmt.where(stays.c.admitted_at < query.until)
-    if query.status is not None:
-        wanted = [k for k, v in STATUS.items() if v == (query.status.partition("|")[2] or query.status)]
-        stmt = stmt.where(stays.c.status.in_(wanted))
-    rows = await req.tx.execute(stmt.order_by(stays.c.admitted_at.desc(), stays.c.id.desc())
-                                .limit(max(query.limit, 0)))
-    return [await _item(req, row) for row in rows.all()]
-
-
-RESOURCES: list[FhirResource] = [FhirResource(
-    type="Encounter", object="hospital.stay", action="read", read=read, search=search,
-    params=("patient", "date", "status"))]
+RESOURCES: list[FhirResource] = [
+    encounter_resource(ENCOUNTERS, object="hospital.stay", statuses=STATUS, item=_item)]

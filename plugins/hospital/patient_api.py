@@ -2,7 +2,7 @@
 stays and each stay's inpatient card.
 
 A stay id in a path is looked up together with the caller's PINFL (``ctx.patient``): another
-patient's stay answers 404, exactly like an unknown one.
+patient's stay answers 404, exactly like an unknown one (:func:`ports.encounter_card.own`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from uuid import UUID
 import msgspec
 from litestar import get
 from litestar.params import FromPath
-from sqlalchemy import select
 
-from core.errors import NotFound
 from host.pluginapi import Ctx, own_record
 from plugins.hospital import card
 from plugins.hospital.schema import InpatientCard
-from plugins.hospital.tables import stays
-from ports.storage import Transaction
+from plugins.hospital.tables import ENCOUNTERS
+from ports import encounter_card
 
 LIMIT = 500
 
@@ -38,19 +36,11 @@ class MyStay(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str | None = None
 
 
-async def _own(tx: Transaction, pinfl: str, stay_id: UUID) -> Any:
-    row = (await tx.execute(select(stays).where(stays.c.id == stay_id, stays.c.pinfl == pinfl))).first()
-    if row is None:
-        raise NotFound(f"you have no hospital stay {stay_id}")
-    return row
-
-
 @get("/stays", opt=own_record("hospital.stay"), summary="My hospital stays")
 async def my_stays(ctx: Ctx) -> list[MyStay]:
     """Newest first."""
     async with ctx.storage.transaction() as tx:
-        rows = await tx.execute(select(stays).where(stays.c.pinfl == ctx.patient)
-                                .order_by(stays.c.admitted_at.desc(), stays.c.id).limit(LIMIT))
+        rows = await encounter_card.mine(ENCOUNTERS, tx, ctx.patient, LIMIT)
         found = [MyStay(id=r.id, facility=r.facility, status=r.status, emergency=r.emergency,
                         admission_diagnosis=r.admission_diagnosis, admitted_at=r.admitted_at,
                         discharged_at=r.discharged_at, discharge_diagnosis=r.discharge_diagnosis,
@@ -63,7 +53,7 @@ async def my_stays(ctx: Ctx) -> list[MyStay]:
 @get("/stays/{stay_id:uuid}/card", opt=own_record("hospital.stay"), summary="The inpatient card of my stay")
 async def my_stay_card(ctx: Ctx, stay_id: FromPath[UUID]) -> InpatientCard:
     async with ctx.storage.transaction() as tx:
-        row = await _own(tx, ctx.patient, stay_id)
+        row = await encounter_card.own(ENCOUNTERS, tx, ctx.patient, stay_id)
         found = await card.assemble(tx, row.facility, stay_id)
         await ctx.audit(tx, "hospital.stay/read", patient=ctx.patient, object=str(stay_id),
                         detail="patient app: inpatient card")

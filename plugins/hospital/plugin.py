@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.hospital import INFO, fhir, inbound, patient_api, prescriptions
+from host.pluginapi import (
+    Action,
+    DemoData,
+    EventHandler,
+    FeedEvent,
+    FhirResource,
+    ModuleInfo,
+    PolicyRule,
+    hookimpl,
+    load_policy,
+)
+from plugins.hospital import INFO, demo, fhir, inbound, patient_api
 from plugins.hospital.api import ModuleController, StayController, WardController
 
 HERE = Path(__file__).parent
@@ -47,7 +57,7 @@ def shifo_migrations() -> str:
 
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
-    return [*inbound.HANDLERS, *prescriptions.HANDLERS]
+    return list(inbound.HANDLERS)
 
 
 @hookimpl
@@ -58,3 +68,16 @@ def shifo_patient_routes() -> list[Any]:
 @hookimpl
 def shifo_fhir_resources() -> list[FhirResource]:
     return list(fhir.RESOURCES)
+
+
+@hookimpl
+def shifo_patient_feed() -> list[FeedEvent]:
+    """The patient's stays: admitted, transferred, discharged."""
+    return [FeedEvent(type="hospital.admitted", kind="stay", status="admitted"),
+            FeedEvent(type="hospital.transferred", kind="stay", status="transferred"),
+            FeedEvent(type="hospital.discharged", kind="stay", status="discharged")]
+
+
+@hookimpl
+def shifo_demo_data() -> DemoData:
+    return demo.DEMO

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+
+from ports.encounter_card import AttachedEntry, EncounterCard
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
@@ -18,13 +20,6 @@ Outcome = Literal["recovered", "improved", "unchanged", "worsened", "transferred
 
 class _In(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
-
-
-class ModuleStatus(msgspec.Struct, frozen=True):
-    module: str
-    title: str
-    version: str
-    facility: str | None
 
 
 class WardIn(_In, frozen=True, kw_only=True):
@@ -100,25 +95,13 @@ class Stay(msgspec.Struct, frozen=True, kw_only=True):
     summary: str | None = None
 
 
-class AttachedEntry(msgspec.Struct, frozen=True, kw_only=True):
-    entry_id: UUID
-    kind: str
-    performed_at: datetime
-    summary: dict[str, Any]
-
-
-class InpatientCard(msgspec.Struct, frozen=True, kw_only=True):
-    """The paper inpatient card: admission, complaints and examination findings, daily indicators,
-    diagnoses, results, prescriptions, transfers and discharge. ``discharge_prescriptions`` lists
-    prescriptions given at discharge (electronic prescriptions issued on the discharge day)."""
+class InpatientCard(EncounterCard, frozen=True, kw_only=True):
+    """The paper inpatient card: the encounter card's sections (complaints and examination
+    findings, daily indicators, diagnoses, results, prescriptions), the stay from admission to
+    discharge and its transfers. ``discharge_prescriptions`` lists prescriptions given at discharge
+    (electronic prescriptions issued on the discharge day)."""
 
     stay: Stay
-    complaints: list[AttachedEntry]
-    findings: list[AttachedEntry]
-    indicators: list[AttachedEntry]
-    diagnoses: list[AttachedEntry]
-    results: list[AttachedEntry]
-    prescriptions: list[AttachedEntry]
     transfers: list[Transfer]
     discharge_prescriptions: list[AttachedEntry]
 

@@ -74,7 +74,7 @@ async def admit(tx: Transaction, facility: str, data: AdmitIn, patient: PatientS
     await tx.publish(PatientAdmitted(patient=patient.pinfl, facility=facility, stay_id=stay_id,
                                      patient_id=patient.id, ward_id=bed.ward_id, bed_id=bed.id,
                                      diagnosis=diagnosis, referral_id=data.referral_id,
-                                     emergency=data.referral_id is None))
+                                     emergency=data.referral_id is None, attending=by))
     return to_stay(await get(tx, facility, stay_id))
 
 

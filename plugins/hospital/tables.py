@@ -7,25 +7,13 @@ bed never holds two patients and a stay never holds two beds, on SQLite and Post
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    Uuid,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, UniqueConstraint, Uuid, text
 
+from ports.encounter_card import entry_tables
+from ports.encounters import Encounters
 from ports.sql import UtcDateTime
 
 metadata = MetaData()
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 wards = Table(
     "hospital_wards",
@@ -104,26 +92,10 @@ transfers = Table(
     Column("reason", String(500), nullable=False),
 )
 
-stay_entries = Table(
-    "hospital_stay_entries",
-    metadata,
-    Column("stay_id", Uuid, primary_key=True),
-    Column("entry_id", Uuid, primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("performed_at", UtcDateTime, nullable=False),
-    Column("status", String(24), nullable=False),
-    Column("summary", Json, nullable=False),
-    Column("version", Integer, nullable=False, server_default="1"),  # the entry version of the content
-)
-Index("ix_hospital_stay_entries_entry", stay_entries.c.entry_id)
+stay_entries, entry_marks = entry_tables(metadata, "hospital", "stay")
 
-# the newest mark (entered in error, cancelled) of each mirrored record, kept even before the
-# record itself arrives: see ports.projection
-entry_marks = Table(
-    "hospital_entry_marks",
-    metadata,
-    Column("record_id", Uuid, primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("status", String(24), nullable=False),
-    Column("patch", Json, nullable=False),
-)
+#: the stays as encounters (:mod:`ports.encounters`): card entries join a stay that was admitted
+#: when they were recorded; a prescription also one discharged earlier that day (discharge
+#: prescriptions)
+ENCOUNTERS = Encounters(module="hospital", noun="stay", table=stays, opened="admitted_at",
+                        closed="discharged_at", entries=stay_entries, marks=entry_marks, discharge_day=True)

@@ -5,18 +5,18 @@ Recording routes are per entry kind (``entry_routes.py``) so that each carries i
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from host.pluginapi import Ctx, requires
+from host.pluginapi import Ctx, requires, status_controller
 from plugins.medcard import INFO, config, module_records, timeline, versions
 from plugins.medcard import patients as registry
 from plugins.medcard.entries import Author
-from plugins.medcard.schema import Entry, ModuleStatus, Patient, PatientIn, TimelinePage
+from plugins.medcard.schema import Entry, Patient, PatientIn, TimelinePage
 
 _RANK = ("doctor", "resident", "nurse", "pharmacist")
 Kind = Literal["indicator", "diagnosis", "lab", "instrumental", "complaint", "finding"]
@@ -30,20 +30,13 @@ def author(ctx: Ctx) -> Author:
     return Author(id=ctx.principal.id, role=next(r for r in _RANK if r in held), facility=ctx.facility)
 
 
-def late_after(request: Request[Any, Any, Any]) -> Any:
-    """The late threshold from ``settings.extra["medcard"]``. The plugin API has no settings yet, so
-    this reads the host's app state by name and falls back to the module default without it."""
-    settings = request.app.state.get("settings")
-    return config.late_after(getattr(settings, "extra", None))
+def late_after(ctx: Ctx) -> timedelta:
+    """The late threshold: the module's settings (hook ``shifo_settings``), validated at start-up."""
+    settings: config.Settings = ctx.settings or config.Settings()
+    return settings.late_after
 
 
-class ModuleController(Controller):
-    path = "/"
-
-    @get("/", opt=requires("medcard.module", "read"))
-    async def status(self, ctx: Ctx) -> ModuleStatus:
-        """The module is installed at the caller's facility and answers."""
-        return ModuleStatus(module=INFO.name, title=INFO.title, version=INFO.version, facility=ctx.facility)
+ModuleController = status_controller(INFO)
 
 
 class PatientController(Controller):

@@ -17,13 +17,6 @@ Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
 Sex = Literal["male", "female"]
 
 
-class ModuleStatus(msgspec.Struct, frozen=True):
-    module: str
-    title: str
-    version: str
-    facility: str | None
-
-
 class PatientIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pinfl: PinflText
     surname: Name

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_uuid
-from plugins.polyclinic.tables import visit_entries, visits
+from host.pluginapi import FhirItem, FhirRequest, FhirResource, encounter_resource
+from plugins.polyclinic.tables import ENCOUNTERS
+from ports import encounter_card
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 _ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -64,37 +63,10 @@ def to_encounter(row: Any, subject: dict[str, Any], attached: list[Any]) -> dict
 
 
 async def _item(req: FhirRequest, row: Any) -> FhirItem:
-    attached = (await req.tx.execute(select(visit_entries.c.entry_id, visit_entries.c.summary).where(
-        visit_entries.c.visit_id == row.id, visit_entries.c.kind == "diagnosis",
-        visit_entries.c.status == "current").order_by(visit_entries.c.performed_at))).all()
-    resource = to_encounter(row, await req.patient_ref(row.pinfl), [tuple(a) for a in attached])
+    found = await encounter_card.attached(ENCOUNTERS, req.tx, row.id, "diagnosis")
+    resource = to_encounter(row, await req.patient_ref(row.pinfl), [(a.entry_id, a.summary) for a in found])
     return FhirItem(resource=resource, patient=row.pinfl, when=row.opened_at)
 
 
-async def read(req: FhirRequest, id: str) -> FhirItem | None:
-    visit_id = fhir_uuid(id)
-    if visit_id is None:
-        return None
-    row = (await req.tx.execute(select(visits).where(visits.c.id == visit_id))).first()
-    return None if row is None else await _item(req, row)
-
-
-async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
-    stmt = select(visits)
-    if query.patient is not None:
-        stmt = stmt.where(visits.c.pinfl == query.patient)
-    if query.since is not None:
-        stmt = stmt.where(visits.c.opened_at >= query.since)
-    if query.until is not None:
-        stmt = stmt.where(visits.c.opened_at < query.until)
-    if query.status is not None:
-        wanted = [k for k, v in STATUS.items() if v == (query.status.partition("|")[2] or query.status)]
-        stmt = stmt.where(visits.c.status.in_(wanted))
-    rows = await req.tx.execute(stmt.order_by(visits.c.opened_at.desc(), visits.c.id.desc())
-                                .limit(max(query.limit, 0)))
-    return [await _item(req, row) for row in rows.all()]
-
-
-RESOURCES: list[FhirResource] = [FhirResource(
-    type="Encounter", object="polyclinic.visit", action="read", read=read, search=search,
-    params=("patient", "date", "status"))]
+RESOURCES: list[FhirResource] = [
+    encounter_resource(ENCOUNTERS, object="polyclinic.visit", statuses=STATUS, item=_item)]

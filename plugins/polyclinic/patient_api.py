@@ -2,7 +2,7 @@
 outpatient visits and each visit's outpatient card.
 
 A visit id in a path is looked up together with the caller's PINFL (``ctx.patient``): another
-patient's visit answers 404, exactly like an unknown one.
+patient's visit answers 404, exactly like an unknown one (:func:`ports.encounter_card.own`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from uuid import UUID
 import msgspec
 from litestar import get
 from litestar.params import FromPath
-from sqlalchemy import select
 
-from core.errors import NotFound
 from host.pluginapi import Ctx, own_record
 from plugins.polyclinic import card
 from plugins.polyclinic.schema import OutpatientCard
-from plugins.polyclinic.tables import visits
-from ports.storage import Transaction
+from plugins.polyclinic.tables import ENCOUNTERS
+from ports import encounter_card
 
 LIMIT = 500
 
@@ -36,19 +34,11 @@ class MyVisit(msgspec.Struct, frozen=True, kw_only=True):
     final_diagnosis: str | None = None
 
 
-async def _own(tx: Transaction, pinfl: str, visit_id: UUID) -> Any:
-    row = (await tx.execute(select(visits).where(visits.c.id == visit_id, visits.c.pinfl == pinfl))).first()
-    if row is None:
-        raise NotFound(f"you have no visit {visit_id}")
-    return row
-
-
 @get("/visits", opt=own_record("polyclinic.visit"), summary="My outpatient visits")
 async def my_visits(ctx: Ctx) -> list[MyVisit]:
     """Newest first."""
     async with ctx.storage.transaction() as tx:
-        rows = await tx.execute(select(visits).where(visits.c.pinfl == ctx.patient)
-                                .order_by(visits.c.opened_at.desc(), visits.c.id).limit(LIMIT))
+        rows = await encounter_card.mine(ENCOUNTERS, tx, ctx.patient, LIMIT)
         found = [MyVisit(id=r.id, facility=r.facility, doctor=r.doctor, status=r.status,
                          opened_at=r.opened_at, closed_at=r.closed_at, final_diagnosis=r.final_diagnosis)
                  for r in rows]
@@ -61,7 +51,7 @@ async def my_visits(ctx: Ctx) -> list[MyVisit]:
      summary="The outpatient card of my visit")
 async def my_visit_card(ctx: Ctx, visit_id: FromPath[UUID]) -> OutpatientCard:
     async with ctx.storage.transaction() as tx:
-        row = await _own(tx, ctx.patient, visit_id)
+        row = await encounter_card.own(ENCOUNTERS, tx, ctx.patient, visit_id)
         found = await card.assemble(tx, row.facility, visit_id)
         await ctx.audit(tx, "polyclinic.visit/read", patient=ctx.patient, object=str(visit_id),
                         detail="patient app: outpatient card")

@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.polyclinic import INFO, fhir, inbound, patient_api, prescriptions
+from host.pluginapi import (
+    Action,
+    DemoData,
+    EventHandler,
+    FeedEvent,
+    FhirResource,
+    ModuleInfo,
+    PolicyRule,
+    hookimpl,
+    load_policy,
+)
+from plugins.polyclinic import INFO, demo, fhir, inbound, patient_api
 from plugins.polyclinic.api import AppointmentController, ModuleController, VisitController
 
 HERE = Path(__file__).parent
@@ -48,7 +58,7 @@ def shifo_migrations() -> str:
 
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
-    return [*inbound.HANDLERS, *prescriptions.HANDLERS]
+    return list(inbound.HANDLERS)
 
 
 @hookimpl
@@ -59,3 +69,15 @@ def shifo_patient_routes() -> list[Any]:
 @hookimpl
 def shifo_fhir_resources() -> list[FhirResource]:
     return list(fhir.RESOURCES)
+
+
+@hookimpl
+def shifo_patient_feed() -> list[FeedEvent]:
+    """The patient's visits, opened and closed."""
+    return [FeedEvent(type="polyclinic.visit_opened", kind="visit", status="open"),
+            FeedEvent(type="polyclinic.visit_closed", kind="visit", status="closed")]
+
+
+@hookimpl
+def shifo_demo_data() -> DemoData:
+    return demo.DEMO

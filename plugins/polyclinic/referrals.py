@@ -1,12 +1,14 @@
 """Referrals to a hospital and orders for laboratory or instrumental examinations.
 
 A hospital referral is published as :class:`~core.events.ReferralCreated`; the target facility's
-hospital module turns it into a pending admission. An order stays open until a matching result is
-recorded on the card (any facility): :func:`fulfil` closes the oldest matching order of the patient.
+hospital module turns it into a pending admission; the admission from it closes it
+(:func:`admitted`). An order stays open until a matching result is recorded on the card (any
+facility): :func:`fulfil` closes the oldest matching order of the patient.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -109,3 +111,11 @@ async def fulfil(tx: Transaction, pinfl: str, entry_id: UUID, kind: str, summary
         return
     await tx.publish(OrderClosed(patient=pinfl, facility=row.facility, order_id=row.id,
                                  visit_id=row.visit_id, entry_id=entry_id))
+
+
+async def admitted(tx: Transaction, referral_id: UUID, at: datetime) -> None:
+    """The hospital admitted the patient on this referral: closed at the admission's time, so a
+    redelivered admission writes the same (and one for a referral not made here changes nothing)."""
+    await tx.execute(update(referrals).where(referrals.c.id == referral_id, referrals.c.kind == "hospital",
+                                             referrals.c.status == "open")
+                     .values(status="closed", closed_at=at))

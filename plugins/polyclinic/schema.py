@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+
+from ports.encounter_card import EncounterCard
 
 Reason = Annotated[str, msgspec.Meta(max_length=500)]
 Icd10Text = Annotated[str, msgspec.Meta(min_length=3, max_length=8, pattern=r"^[A-Za-z0-9.]+\Z")]
@@ -14,13 +16,6 @@ Icd10Text = Annotated[str, msgspec.Meta(min_length=3, max_length=8, pattern=r"^[
 
 class _In(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
-
-
-class ModuleStatus(msgspec.Struct, frozen=True):
-    module: str
-    title: str
-    version: str
-    facility: str | None
 
 
 class ScheduleIn(_In, frozen=True, kw_only=True):
@@ -95,22 +90,9 @@ class Referral(msgspec.Struct, frozen=True, kw_only=True):
     result_entry_id: UUID | None = None
 
 
-class AttachedEntry(msgspec.Struct, frozen=True, kw_only=True):
-    entry_id: UUID
-    kind: str
-    performed_at: datetime
-    status: str
-    summary: dict[str, Any]
-
-
-class OutpatientCard(msgspec.Struct, frozen=True, kw_only=True):
-    """The paper outpatient card's content for one visit."""
+class OutpatientCard(EncounterCard, frozen=True, kw_only=True):
+    """The paper outpatient card's content for one visit: the encounter card's sections, the
+    visit, and the referrals and orders made during it."""
 
     visit: Visit
-    complaints: list[AttachedEntry]  # what the patient reports, with the history of the illness
-    findings: list[AttachedEntry]  # the objective examination
-    indicators: list[AttachedEntry]
-    diagnoses: list[AttachedEntry]
-    results: list[AttachedEntry]
-    prescriptions: list[AttachedEntry]
     referrals: list[Referral]

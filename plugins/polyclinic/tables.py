@@ -1,5 +1,5 @@
 """The polyclinic's tables: a doctor's slots, outpatient visits, the card entries attached to a
-visit (a mirror of the card, filled from events) and referrals / orders.
+visit (a mirror of the card, filled from events, see :data:`ENCOUNTERS`) and referrals / orders.
 
 A slot is booked by a conditional UPDATE (``WHERE status = 'free'``), so two bookings of one slot
 can never both succeed; ``(facility, doctor, starts_at)`` is unique so a slot exists only once.
@@ -7,13 +7,13 @@ can never both succeed; ``(facility, doctor, starts_at)`` is unique so a slot ex
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, UniqueConstraint, Uuid, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, Index, MetaData, String, Table, UniqueConstraint, Uuid, text
 
+from ports.encounter_card import entry_tables
+from ports.encounters import Encounters
 from ports.sql import UtcDateTime
 
 metadata = MetaData()
-Json = JSON().with_variant(JSONB(), "postgresql")
 
 slots = Table(
     "polyclinic_slots",
@@ -51,29 +51,7 @@ _OPEN = text("status = 'open'")
 Index("uq_polyclinic_visits_open", visits.c.facility, visits.c.pinfl, unique=True,  # migration p0003
       sqlite_where=_OPEN, postgresql_where=_OPEN)
 
-visit_entries = Table(
-    "polyclinic_visit_entries",
-    metadata,
-    Column("visit_id", Uuid, primary_key=True),
-    Column("entry_id", Uuid, primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("performed_at", UtcDateTime, nullable=False),
-    Column("status", String(24), nullable=False),  # current | entered_in_error
-    Column("summary", Json, nullable=False),
-    Column("version", Integer, nullable=False, server_default="1"),  # the entry version of the content
-)
-Index("ix_polyclinic_visit_entries_entry", visit_entries.c.entry_id)
-
-# the newest mark (entered in error, cancelled) of each mirrored record, kept even before the
-# record itself arrives: see ports.projection
-entry_marks = Table(
-    "polyclinic_entry_marks",
-    metadata,
-    Column("record_id", Uuid, primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("status", String(24), nullable=False),
-    Column("patch", Json, nullable=False),
-)
+visit_entries, entry_marks = entry_tables(metadata, "polyclinic", "visit")
 
 referrals = Table(
     "polyclinic_referrals",
@@ -93,3 +71,8 @@ referrals = Table(
     Column("result_entry_id", Uuid),
 )
 Index("ix_polyclinic_referrals_open", referrals.c.pinfl, referrals.c.kind, referrals.c.status)
+
+#: the visits as encounters (:mod:`ports.encounters`): card entries and prescriptions join a visit
+#: that was open when they were recorded or issued
+ENCOUNTERS = Encounters(module="polyclinic", noun="visit", table=visits, opened="opened_at",
+                        closed="closed_at", entries=visit_entries, marks=entry_marks)

@@ -24,8 +24,9 @@ from core.events import VisitClosed, VisitOpened
 from core.ids import new_id
 from plugins.polyclinic import schedule
 from plugins.polyclinic.schema import CloseIn, Visit
-from plugins.polyclinic.tables import slots, visit_entries, visits
+from plugins.polyclinic.tables import ENCOUNTERS, slots, visits
 from ports.directory import PatientSummary
+from ports.encounter_card import attached
 from ports.storage import Transaction
 
 
@@ -72,10 +73,8 @@ async def walk_in(tx: Transaction, facility: str, patient: PatientSummary, docto
 
 async def final_codes(tx: Transaction, visit_id: UUID) -> list[str]:
     """ICD-10 codes of the visit's current, not refuted, primary diagnoses on the card."""
-    rows = await tx.execute(select(visit_entries.c.summary).where(
-        visit_entries.c.visit_id == visit_id, visit_entries.c.kind == "diagnosis",
-        visit_entries.c.status == "current"))
-    return [s["icd10"] for (s,) in rows
+    found = await attached(ENCOUNTERS, tx, visit_id, "diagnosis")
+    return [s["icd10"] for s in (d.summary for d in found)
             if s.get("rank") == "primary" and s.get("verification") != "refuted" and s.get("icd10")]
 
 

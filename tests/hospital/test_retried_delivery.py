@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from host import cli
-from host.settings import ALL_MODULES, Settings
-from plugins.hospital import inbound as hospital_inbound
-from plugins.polyclinic import inbound as polyclinic_inbound
+from host.settings import Settings
+from plugins.hospital import tables as hospital_tables
+from plugins.polyclinic import tables as polyclinic_tables
 from ports.storage import Storage
 from tests.hospital.test_stays import ward
 from tests.polyclinic.world import HOSP, MEDCARD, POLY, now_iso, patient, seed, until
-from tests.support import login, opened, serving
+from tests.support import ALL_MODULES, login, opened, serving
 
 CARD_CONSUMERS = {"hospital.stay_entries", "polyclinic.visit_entries"}
 
@@ -52,8 +52,8 @@ async def test_a_retried_old_version_leaves_the_corrected_one_on_both_cards(
 
         pulse = {"code": "pulse", "value": 101, "performed_at": now_iso()}
         with monkeypatch.context() as away:  # both cards' writes fail until the delivery is parked
-            for module in (hospital_inbound, polyclinic_inbound):
-                away.setattr(module.MIRROR, "apply", broken)
+            for module in (hospital_tables, polyclinic_tables):
+                away.setattr(module.ENCOUNTERS.mirror, "apply", broken)
             first = await client.post(f"{MEDCARD}/patients/{pid}/indicators", json=pulse, headers=nurse)
             assert first.status_code == 201, first.text
             await until(lambda: _parked(rt.storage))

@@ -122,6 +122,10 @@ class CriticalLabValue(Event, frozen=True, kw_only=True, tag="medcard.critical_l
     unit: str | None = None
     flag: str  # "LL" below the critical low limit, "HH" above the critical high one
     performed_at: datetime
+    #: since 0.2: the requester the result named (``requested_by`` falls back to its author), and
+    #: the visit or stay it names: whom the card's alert goes to (None in older events)
+    ordered_by: UUID | None = None
+    encounter_id: UUID | None = None
 
 
 # --- the electronic polyclinic ---------------------------------------------------------------
@@ -184,6 +188,7 @@ class PatientAdmitted(Event, frozen=True, kw_only=True, tag="hospital.admitted")
     diagnosis: str  # ICD-10 at admission
     referral_id: UUID | None = None
     emergency: bool = False
+    attending: UUID | None = None  # since 0.2: the admitting doctor, who attends the stay
 
 
 class PatientTransferred(Event, frozen=True, kw_only=True, tag="hospital.transferred"):

@@ -11,6 +11,9 @@ from typing import Protocol
 
 from core.events import Event
 
+#: the port as a module reaches it: ``ctx.services[SERVICE]`` (the host offers it to every module)
+SERVICE = "messaging"
+
 
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...

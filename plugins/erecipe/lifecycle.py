@@ -8,9 +8,6 @@ publishes ``erecipe.expired``. The host starts the sweep with the app (``start_b
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,10 +20,10 @@ from core.events import PrescriptionExpired
 from core.ids import new_id
 from plugins.erecipe.tables import history, prescriptions
 from ports.conflicts import run_unit
+from ports.periodic import Periodic
 from ports.storage import Storage, Transaction
 
 ACTIVE = ("issued", "partially_dispensed")
-log = logging.getLogger(__name__)
 
 
 def effective(status: str, valid_until: datetime, now: datetime) -> str:
@@ -76,27 +73,14 @@ class Expiry:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("erecipe.expiry", self.sweep, self.interval)
 
     async def sweep(self, now: datetime | None = None) -> int:
         at = now or utcnow()
         return await run_unit(self.storage, lambda tx: expire_due(tx, at))
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # the next round retries; a sweep must not kill the app
-                log.exception("erecipe expiry sweep failed")
-            await asyncio.sleep(self.interval)
-
     async def start_background(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="erecipe-expiry")
+        await self._periodic.start()
 
     async def stop_background(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 from host.pluginapi import (
     Action,
+    CliCommand,
+    CommandContext,
+    DemoData,
     EventHandler,
+    FeedEvent,
     FhirResource,
     ModuleInfo,
     PolicyRule,
     hookimpl,
     load_policy,
 )
-from plugins.erecipe import INFO, card_diagnoses, fhir, patient_api
+from plugins.erecipe import INFO, card_diagnoses, config, demo, fhir, patient_api
 from plugins.erecipe.api import (
     DevSignController,
     DispensingController,
@@ -81,3 +86,36 @@ def shifo_patient_routes() -> list[Any]:
 @hookimpl
 def shifo_fhir_resources() -> list[FhirResource]:
     return list(fhir.RESOURCES)
+
+
+@hookimpl
+def shifo_patient_feed() -> list[FeedEvent]:
+    """The patient sees their prescriptions issued, cancelled, dispensed (a dispense carries its
+    own status: partially or fully dispensed) and expired."""
+    return [FeedEvent(type="erecipe.issued", kind="prescription", status="issued"),
+            FeedEvent(type="erecipe.cancelled", kind="prescription", status="cancelled"),
+            FeedEvent(type="erecipe.dispensed", kind="prescription"),
+            FeedEvent(type="erecipe.expired", kind="prescription", status="expired")]
+
+
+@hookimpl
+def shifo_settings() -> type[config.Settings]:
+    return config.Settings
+
+
+async def _expire(ctx: CommandContext, args: argparse.Namespace) -> int:
+    count = await ctx.services[EXPIRY].sweep()
+    print(f"expired {count} prescription{'' if count == 1 else 's'}")
+    return 0
+
+
+@hookimpl
+def shifo_cli_commands() -> list[CliCommand]:
+    """``shifo erecipe expire``: the expiry sweep now (the server also sweeps while it runs)."""
+    return [CliCommand(name="expire", help="expire prescriptions past their validity; print how many",
+                       run=_expire)]
+
+
+@hookimpl
+def shifo_demo_data() -> DemoData:
+    return demo.DEMO

@@ -124,11 +124,11 @@ async def publish_critical(tx: Transaction, pinfl: str, row: dict[str, Any], by:
     if row["kind"] != "lab" or row["flag"] not in ("LL", "HH"):
         return
     data = row["data"]
-    requested = UUID(data["requested_by"]) if data.get("requested_by") else by.id
+    named = UUID(data["requested_by"]) if data.get("requested_by") else None
     await tx.publish(CriticalLabValue(
-        patient=pinfl, facility=by.facility, entry_id=row["entry_id"], requested_by=requested,
-        test=data["test"], loinc=data.get("loinc"), value=data["value"], unit=data.get("unit"),
-        flag=row["flag"], performed_at=row["performed_at"]))
+        patient=pinfl, facility=by.facility, entry_id=row["entry_id"], requested_by=named or by.id,
+        ordered_by=named, encounter_id=row["encounter_id"], test=data["test"], loinc=data.get("loinc"),
+        value=data["value"], unit=data.get("unit"), flag=row["flag"], performed_at=row["performed_at"]))
 
 
 E = TypeVar("E", bound=Entry)

@@ -35,9 +35,9 @@ _VERSIONS = "/{entry_id:uuid}/versions"
 _ERROR = "/{entry_id:uuid}/entered-in-error"
 
 
-async def _record(ctx: Ctx, request: Req, patient_id: UUID, data: EntryIn) -> Entry:
+async def _record(ctx: Ctx, patient_id: UUID, data: EntryIn) -> Entry:
     return await ctx.transact(lambda tx: entries.record(
-        tx, patient_id, data, by=author(ctx), late_after=late_after(request), audit=ctx.audit))
+        tx, patient_id, data, by=author(ctx), late_after=late_after(ctx), audit=ctx.audit))
 
 
 async def _correct(ctx: Ctx, patient_id: UUID, entry_id: UUID, data: Any) -> Entry:
@@ -57,9 +57,9 @@ class IndicatorController(Controller):
     opt = requires("medcard.indicator", "record")
 
     @post("/", summary="Record a vital sign")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[IndicatorIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a vital sign")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
@@ -78,9 +78,9 @@ class EntriesAliasController(Controller):
     path = "/patients/{patient_id:uuid}/entries"
 
     @post("/", opt=requires("medcard.indicator", "record"), summary="Record a vital sign (alias)")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[IndicatorIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
 
 class DiagnosisController(Controller):
@@ -88,9 +88,9 @@ class DiagnosisController(Controller):
     opt = requires("medcard.diagnosis", "record")
 
     @post("/", summary="Record a diagnosis (ICD-10)")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[DiagnosisIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a diagnosis (e.g. confirm or refute it)")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
@@ -108,9 +108,9 @@ class LabController(Controller):
     opt = requires("medcard.lab", "record")
 
     @post("/", summary="Record a laboratory result (or an order awaiting it)")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[LabIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a laboratory result, or add the result to an order")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
@@ -128,9 +128,9 @@ class InstrumentalController(Controller):
     opt = requires("medcard.instrumental", "record")
 
     @post("/", summary="Record an instrumental result (ECG, ultrasound, X-ray, CT, MRI, endoscopy)")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[InstrumentalIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct an instrumental result")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
@@ -148,9 +148,9 @@ class ComplaintController(Controller):
     opt = requires("medcard.complaint", "record")
 
     @post("/", summary="Record the patient's complaints and the history of the present illness")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[ComplaintIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct complaints")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
@@ -168,9 +168,9 @@ class FindingController(Controller):
     opt = requires("medcard.finding", "record")
 
     @post("/", summary="Record objective examination findings")
-    async def record(self, ctx: Ctx, request: Req, patient_id: Id,
+    async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[FindingIn]) -> Entry:
-        return await _record(ctx, request, patient_id, data)
+        return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct examination findings")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,

@@ -96,7 +96,8 @@ def change_of(e: ev.Event) -> Change | None:
         case ev.PatientAdmitted():
             return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status="admitted", opens=True,
                           summary={"facility": e.facility, "diagnosis": e.diagnosis, "emergency": e.emergency,
-                                   "admitted_at": _at(e.occurred_at)})
+                                   "admitted_at": _at(e.occurred_at),
+                                   "attending": str(e.attending) if e.attending else None})
         case ev.PatientTransferred():
             return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status=None, summary={
                 "transfers": [{"id": str(e.id), "at": _at(e.occurred_at), "reason": e.reason}]})

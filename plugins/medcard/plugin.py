@@ -5,8 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.pluginapi import Action, EventHandler, FhirResource, ModuleInfo, PolicyRule, hookimpl, load_policy
-from plugins.medcard import INFO, directory, fhir, module_records, patient_api
+from host.pluginapi import (
+    Action,
+    DemoData,
+    EventHandler,
+    FeedEvent,
+    FhirResource,
+    ModuleInfo,
+    PolicyRule,
+    hookimpl,
+    load_policy,
+)
+from plugins.medcard import (
+    INFO,
+    alert_duty,
+    alert_stream,
+    alerts,
+    config,
+    demo,
+    directory,
+    fhir,
+    module_records,
+    patient_api,
+)
+from plugins.medcard.alert_routes import SERVICE as ALERTS
+from plugins.medcard.alert_routes import AlertController
 from plugins.medcard.api import CardController, ModuleController, PatientController, RecordsController
 from plugins.medcard.entry_routes import (
     ComplaintController,
@@ -33,7 +56,8 @@ def shifo_module_info() -> ModuleInfo:
 def shifo_route_handlers() -> list[Any]:
     return [ModuleController, PatientController, CardController, IndicatorController,
             EntriesAliasController, DiagnosisController, LabController, InstrumentalController,
-            ComplaintController, FindingController, ReportController, RecordsController]
+            ComplaintController, FindingController, ReportController, RecordsController,
+            AlertController, *alert_stream.HANDLERS]
 
 
 @hookimpl
@@ -52,7 +76,12 @@ def shifo_actions() -> list[Action]:
         Action(object="medcard.finding", action="record",
                description=f"{_RECORD} objective examination findings"),
         Action(object="medcard.entry", action="read", description="read a patient's card and history"),
-        Action(object="medcard.report", action="read", description="late-entry and completeness reports"),
+        Action(object="medcard.report", action="read",
+               description="late-entry, completeness and alert acknowledgement reports"),
+        Action(object="medcard.alert", action="read",
+               description="see and listen for the critical-result alerts addressed to you"),
+        Action(object="medcard.alert", action="acknowledge",
+               description="acknowledge a critical-result alert with a note"),
     ]
 
 
@@ -68,14 +97,16 @@ def shifo_migrations() -> str:
 
 @hookimpl
 def shifo_services() -> dict[str, Any]:
-    """The patient directory (``ports.directory.PatientDirectory``) for the other modules."""
-    return {DIRECTORY: directory.create}
+    """The patient directory (``ports.directory.PatientDirectory``) for the other modules, and the
+    alert escalation (its sweep runs in the background)."""
+    return {DIRECTORY: directory.create, ALERTS: alert_duty.create}
 
 
 @hookimpl
 def shifo_event_handlers() -> list[EventHandler]:
-    """Prescriptions, visits and stays of the other modules, projected onto the card."""
-    return [module_records.HANDLER]
+    """Prescriptions, visits and stays of the other modules, projected onto the card; critical
+    results turned into alerts."""
+    return [module_records.HANDLER, alerts.HANDLER]
 
 
 @hookimpl
@@ -86,3 +117,21 @@ def shifo_patient_routes() -> list[Any]:
 @hookimpl
 def shifo_fhir_resources() -> list[FhirResource]:
     return list(fhir.RESOURCES)
+
+
+@hookimpl
+def shifo_patient_feed() -> list[FeedEvent]:
+    """Entries recorded on the patient's card, corrected, or marked entered in error."""
+    return [FeedEvent(type="medcard.entry_recorded", kind="entry"),
+            FeedEvent(type="medcard.entry_corrected", kind="entry"),
+            FeedEvent(type="medcard.entry_entered_in_error", kind="entry", status="entered_in_error")]
+
+
+@hookimpl
+def shifo_settings() -> type[config.Settings]:
+    return config.Settings
+
+
+@hookimpl
+def shifo_demo_data() -> DemoData:
+    return demo.DEMO

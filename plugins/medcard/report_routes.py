@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.params import FromQuery, Parameter
 
 from host.pluginapi import Ctx, requires
@@ -19,13 +19,13 @@ class ReportController(Controller):
     path = "/reports"
 
     @get("/late-entries", opt=requires("medcard.report", "read"))
-    async def late(self, ctx: Ctx, request: Request[Any, Any, Any], since: FromQuery[datetime | None] = None,
+    async def late(self, ctx: Ctx, since: FromQuery[datetime | None] = None,
                    author: FromQuery[UUID | None] = None) -> LateReport:
         """Entries of the caller's facility recorded later than the configured delay, counted per
         user; ``author`` narrows to one user, ``since`` to entries recorded from then on."""
         assert ctx.facility is not None
         async with ctx.storage.transaction() as tx:
-            return await reports.late(tx, ctx.facility, late_after=late_after(request), since=since,
+            return await reports.late(tx, ctx.facility, late_after=late_after(ctx), since=since,
                                       author=author, audit=ctx.audit)
 
     @get("/completeness", opt=requires("medcard.report", "read"))

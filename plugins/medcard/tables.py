@@ -11,6 +11,7 @@ from sqlalchemy import (
                         Boolean,
                         Column,
                         Date,
+                        Float,
                         ForeignKey,
                         Index,
                         Integer,
@@ -90,3 +91,42 @@ module_records = Table(
 )
 Index("ix_medcard_module_records_patient", module_records.c.pinfl, module_records.c.kind,
       module_records.c.occurred_at)
+
+# Critical-result alerts (alerts.py): one per critical lab entry, made by the card's consumer of
+# medcard.critical_lab_value; acknowledged by a conditional UPDATE (status 'open' -> 'acknowledged').
+alerts = Table(
+    "medcard_alerts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("entry_id", Uuid, nullable=False, unique=True),  # the critical result: one alert each
+    Column("pinfl", String(14), nullable=False),
+    Column("patient_id", Uuid),
+    Column("facility", String(64), nullable=False),
+    Column("test", String(200), nullable=False),
+    Column("loinc", String(16)),
+    Column("value", Float, nullable=False),
+    Column("unit", String(32)),
+    Column("flag", String(4), nullable=False),
+    Column("performed_at", UtcDateTime, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),  # when the result was recorded (the event's time)
+    Column("assigned_to", Uuid, nullable=False),
+    Column("assigned_by", String(16), nullable=False),  # why: see alert_events.Alert.assigned_by
+    Column("status", String(16), nullable=False),  # open | acknowledged
+    Column("escalated_at", UtcDateTime),
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", Uuid),
+    Column("note", String(2000)),
+)
+Index("ix_medcard_alerts_due", alerts.c.status, alerts.c.escalated_at, alerts.c.raised_at)
+Index("ix_medcard_alerts_facility", alerts.c.facility, alerts.c.raised_at)
+
+# Who an alert is addressed to: the assigned clinician, then everyone on duty when it escalated.
+alert_recipients = Table(
+    "medcard_alert_recipients",
+    metadata,
+    Column("alert_id", Uuid, primary_key=True),
+    Column("account", Uuid, primary_key=True),
+    Column("reason", String(16), nullable=False),  # assigned | escalated
+    Column("added_at", UtcDateTime, nullable=False),
+)
+Index("ix_medcard_alert_recipients_account", alert_recipients.c.account)

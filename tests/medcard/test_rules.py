@@ -9,6 +9,7 @@ import pytest
 
 from core import icd10, pinfl
 from core.errors import ConfigurationError, ValidationFailed
+from host.modules import Modules
 from plugins.medcard import config, labs
 from plugins.medcard.inputs import LabIn
 from plugins.medcard.names import search_key
@@ -99,8 +100,25 @@ def test_names_fold_apostrophes_and_case() -> None:
 
 
 def test_late_after_setting() -> None:
-    assert config.late_after({}) == timedelta(hours=24)
-    assert config.late_after({"medcard": {"late_after_hours": 2}}) == timedelta(hours=2)
+    """Validated when the modules load (start-up), not when a request needs it."""
+    def late_after(extra: dict[str, object]) -> timedelta:
+        settings: config.Settings = Modules.load(["medcard"], sections=extra).settings("medcard")
+        return settings.late_after
+
+    assert late_after({}) == timedelta(hours=24)
+    assert late_after({"medcard": {"late_after_hours": 2}}) == timedelta(hours=2)
     for bad in (0, -1, "2", True, 10**6):
-        with pytest.raises(ConfigurationError):
-            config.late_after({"medcard": {"late_after_hours": bad}})
+        with pytest.raises(ConfigurationError, match="late_after_hours"):
+            late_after({"medcard": {"late_after_hours": bad}})
+
+
+def test_the_alert_service_gets_the_modules_settings():
+    """Service factories with a ``settings`` parameter receive their module's section, so the
+    escalation time an operator sets reaches the background sweep."""
+    from plugins.medcard.plugin import ALERTS
+
+    modules = Modules.load(["medcard"], sections={"medcard": {"alert_escalate_minutes": 5}})
+    service = modules.services()[ALERTS](object())
+    assert service.settings.alert_escalate_minutes == 5
+    default = Modules.load(["medcard"]).services()[ALERTS](object())
+    assert default.settings.alert_escalate_minutes == 30

@@ -1,0 +1,149 @@
+"""The clinician's live alert stream (Server-Sent Events): ``GET /api/v1/medcard/alerts/stream``.
+
+Fed through the messaging port, to which the relay publishes every committed event: the stream
+subscribes to the card's alert events *first*, then reads the caller's open alerts at the facility
+from the database and sends them, then sends live ones. An alert raised in between arrives both
+ways and is sent once (by id). Messages: ``event: alert`` (an open alert addressed to the caller,
+raised or escalated to them) and ``event: acknowledged`` (one sent before was acknowledged, by
+anyone), ``id`` the alert's id, ``data`` the alert as JSON. Messaging is best-effort, so a client
+that reconnects gets the open alerts again from the database, never a gap.
+
+The stream ends when the client leaves, when the messaging port closes (shutdown), at the token's
+expiry, after :data:`LIFETIME_SECONDS`, or within :data:`CHECK_SECONDS` of the caller losing every
+clinical role at the facility (a suspension, a revoked grant: the staff directory port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import msgspec
+from litestar import get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from core.clock import utcnow
+from core.events import Event
+from host.pluginapi import Context, Ctx, requires
+from plugins.medcard.alert_actions import open_alerts
+from plugins.medcard.alert_events import TYPES, Alert, AlertAcknowledged
+from ports.messaging import SERVICE as MESSAGING
+from ports.messaging import Messaging, Subscription
+from ports.staff import SERVICE as STAFF
+from ports.staff import StaffDirectory
+
+log = logging.getLogger("shifo.medcard.alerts")
+RETRY_MS = 3000
+KEEPALIVE_SECONDS = 15.0
+CHECK_SECONDS = 5.0
+LIFETIME_SECONDS = 600.0
+CLINICAL = frozenset({"doctor", "resident", "nurse"})
+
+
+@get("/alerts/stream", opt=requires("medcard.alert", "read"), media_type="text/event-stream",
+     summary="Live stream of my open critical-result alerts (Server-Sent Events)",
+     description="First the open alerts addressed to me at this facility, then each one raised or "
+                 "escalated to me (`event: alert`) and each acknowledgement of one sent (`event: "
+                 "acknowledged`); `id` is the alert id, `data` the alert. Comment lines keep it alive.")
+async def stream(ctx: Ctx) -> ServerSentEvent:
+    messaging: Messaging = ctx.services[MESSAGING]
+    return ServerSentEvent(_events(ctx, messaging, ctx.services[STAFF]))
+
+
+def _message(kind: str, alert: Alert) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event=kind, id=str(alert.id), data=msgspec.json.encode(alert).decode())
+
+
+async def _pump(subscription: Subscription, queue: asyncio.Queue[Event | None]) -> None:
+    try:
+        async for event in subscription:
+            queue.put_nowait(event)
+    finally:
+        queue.put_nowait(None)  # the port closed: the stream ends
+
+
+class _Watch:
+    """When the stream must look at its caller again, and whether they may still listen."""
+
+    def __init__(self, ctx: Context, staff: StaffDirectory) -> None:
+        assert ctx.principal is not None and ctx.facility is not None
+        self.me, self.facility, self.staff = ctx.principal.id, ctx.facility, staff
+        self.expires = ctx.principal.session_expires_at
+        loop = asyncio.get_running_loop()
+        self.ends, self.next_check = loop.time() + LIFETIME_SECONDS, loop.time() + CHECK_SECONDS
+
+    def seconds(self, quiet_until: float) -> float:
+        now = asyncio.get_running_loop().time()
+        left = (self.expires - utcnow()).total_seconds() if self.expires else float("inf")
+        return max(0.0, min(quiet_until - now, self.next_check - now, self.ends - now, left))
+
+    async def live(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now >= self.ends or (self.expires is not None and utcnow() >= self.expires):
+            return False
+        if now >= self.next_check:
+            self.next_check = now + CHECK_SECONDS
+            return bool(await self.staff.roles_at(self.me, self.facility) & CLINICAL)
+        return True
+
+
+async def _events(ctx: Context, messaging: Messaging, staff: StaffDirectory
+                  ) -> AsyncIterator[ServerSentEventMessage]:
+    watch = _Watch(ctx, staff)
+    subscription = await messaging.subscribe(TYPES)  # before the read: nothing falls in between
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    pump = asyncio.create_task(_pump(subscription, queue))
+    try:
+        yield ServerSentEventMessage(data=None, retry=RETRY_MS)
+        async for message in _alerts(ctx, watch, queue):
+            yield message
+    except Exception:  # the database may be away: end; the client reconnects and reads again
+        log.exception("alert stream failed; closing it")
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        await subscription.close()
+
+
+async def _alerts(ctx: Context, watch: _Watch, queue: asyncio.Queue[Event | None]
+                  ) -> AsyncIterator[ServerSentEventMessage]:
+    """The open alerts from the database, then live ones, each once; keep-alives when quiet."""
+    async with ctx.storage.transaction() as tx:
+        current = await open_alerts(tx, watch.facility, watch.me, audit=ctx.audit)
+    shown = {each.id for each in current}
+    for each in current:
+        yield _message("alert", each)
+    loop = asyncio.get_running_loop()
+    quiet_until = loop.time() + KEEPALIVE_SECONDS
+    while True:
+        event: Event | bool | None = False  # False: nothing arrived in time
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancellation (3.11)
+            async with asyncio.timeout(watch.seconds(quiet_until)):
+                event = await queue.get()
+        if event is None or not await watch.live():
+            return
+        alert = getattr(event, "alert", None)
+        if not isinstance(alert, Alert) or alert.facility != watch.facility:
+            if loop.time() >= quiet_until:
+                yield ServerSentEventMessage(data=None, comment="keep-alive")
+                quiet_until = loop.time() + KEEPALIVE_SECONDS
+            continue
+        if isinstance(event, AlertAcknowledged):
+            if alert.id not in shown:
+                continue
+            shown.discard(alert.id)
+            yield _message("acknowledged", alert)
+        elif alert.status == "open" and watch.me in alert.recipients and alert.id not in shown:
+            async with ctx.storage.transaction() as tx:
+                await ctx.audit(tx, "medcard.alert/read", patient=alert.pinfl, object=str(alert.id))
+            shown.add(alert.id)
+            yield _message("alert", alert)
+        else:
+            continue
+        quiet_until = loop.time() + KEEPALIVE_SECONDS
+
+
+HANDLERS = [stream]

@@ -12,7 +12,7 @@ which includes chain, seq and the previous entry's hash)``. Appends to a chain a
 admits one writer), so each chain follows commit order. Triggers refuse UPDATE and DELETE
 (migration ``h0003``). :func:`verify` (``shifo audit verify``) walks every chain and names the
 first entry altered, inserted or removed in each. A chain proves nothing about its own tail:
-:mod:`host.audit_anchor` anchors the heads with keyed checkpoints.
+:mod:`host.audit_anchor` anchors the heads with keyed, chained checkpoints.
 """
 
 from __future__ import annotations
@@ -142,6 +142,20 @@ async def record(tx: Transaction, item: AuditEntry) -> tuple[int, int]:
     return chain, seq
 
 
+class Trail:
+    """The host's :class:`ports.audit.AuditTrail`: what ``ctx.audit`` records through."""
+
+    async def record(self, tx: Transaction, principal: Principal | None, action: str, *,
+                     facility: str | None = None, patient: str | None = None, object: str | None = None,
+                     outcome: str = "ok", detail: str | None = None, request_id: str | None = None,
+                     client: str | None = None) -> None:
+        await record(tx, entry(principal, action, facility=facility, patient=patient, object=object,
+                               outcome=outcome, detail=detail, request_id=request_id, client=client))
+
+
+TRAIL = Trail()
+
+
 # Built once: every audited unit runs these, and a statement built per call costs a fresh cache key.
 _LOCK = prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 _HEAD = prepared(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.chain == bindparam("chain"))
@@ -166,9 +180,9 @@ async def accesses(tx: Transaction, patient: str, *, limit: int = 200) -> list[R
 
 
 class Finding(msgspec.Struct, frozen=True):
-    chain: int
+    chain: int  # -1 (host.audit_ledger.LEDGER): the checkpoints themselves
     seq: int
-    problem: str  # altered | inserted | removed | broken
+    problem: str  # altered | inserted | removed | broken; truncated | re-hashed | forged | replaced
     detail: str
 
 

@@ -11,43 +11,20 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigurationError
-from host import demo, demo_patients
-from host.modules import discover
+from host import audit_command, demo
+from host.console import opened, table
+from host.modules import Modules, discover, info_of
 from host.operator import account_commands
 from host.operator import commands as operator_commands
-from host.pluginapi import Permission
+from host.pluginapi import CliCommand, CommandContext, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-
-
-@asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[Runtime]:
-    """A runtime with its adapters connected (no relay, no app); closed on exit."""
-    rt = Runtime.plan(settings)
-    try:
-        await rt.open()
-    except (ValueError, ArgumentError, ImportError) as exc:
-        raise ConfigurationError(f"cannot use SHIFO_DATABASE_URL: {exc}") from exc
-    try:
-        yield rt
-    finally:
-        await rt.stop()
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h).upper() for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in cells)
-
 
 # --- commands ---------------------------------------------------------------------------------
 
@@ -85,16 +62,16 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from host import audit_key
+    from host import audit_key, demo_data
 
     if not settings.audit_key and audit_key.make_key_file(settings.audit_key_file):
         print(f"made the demo's audit key in {settings.audit_key_file} (set SHIFO_AUDIT_KEY in production)")
     async with opened(settings) as rt:
         await rt.migrate()
         report = await demo.seed(rt, args.accounts_file)
-    patients = await demo_patients.seed(settings, report)
+    data = await demo_data.seed(settings, report)
     print(table(demo.HEADERS, demo.rows(report)), end="\n\n")
-    print(patients.summary())
+    print(data.summary())
     print(demo.howto(report, base_url=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"))
     return 0
 
@@ -104,7 +81,9 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     installed = discover()
     for name, ep in sorted(installed.items()):
         try:
-            info = ep.load().shifo_module_info()
+            info = info_of(name, ep.load())
+            if info is None:
+                raise TypeError("its shifo_module_info hook gives no ModuleInfo")
             version, requires = info.version, ", ".join(info.requires) or "-"
         except Exception as exc:  # a broken package must not hide the others
             version, requires = "?", f"cannot load: {type(exc).__name__}: {exc}"
@@ -162,53 +141,28 @@ async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    """``verify``: walk the chains, compare them with their latest keyed checkpoints, and checkpoint
-    the verified heads; ``checkpoint``: checkpoint the heads that extend the last checkpoints."""
-    from host import audit, audit_anchor, audit_key
+    """``verify``: walk the chains and check them against the keyed checkpoints, then checkpoint
+    the verified heads; ``checkpoint``: checkpoint the heads that extend the last checkpoint."""
+    return await audit_command.run(settings, args)
 
-    key = audit_key.key_of(settings)
-    if args.audit_command == "checkpoint":
-        if key is None:
-            raise ConfigurationError("no audit key: set SHIFO_AUDIT_KEY (or SHIFO_AUDIT_KEY_FILE)")
+
+def module_command(module: str, command: CliCommand) -> Any:
+    """``shifo <module> <name>``: the module's command (hook ``shifo_cli_commands``), run with the
+    ports connected and the module's settings."""
+
+    async def run(settings: Settings, args: argparse.Namespace) -> int:
         async with opened(settings) as rt:
-            written = await audit_anchor.checkpoint(rt.storage, key)
-        print(f"audit checkpoint: {written} chain head(s) anchored")
-        return 0
-    async with opened(settings) as rt:
-        report = await audit.verify(rt.storage)
-        if key is None:
-            print("audit: no audit key (SHIFO_AUDIT_KEY): the chains' tails are not anchored",
-                  file=sys.stderr)
-        else:
-            report = await audit_anchor.anchor(rt.storage, key, report)
-            if report.ok:
-                await audit_anchor.checkpoint(rt.storage, key, report.heads)
-    for bad in report.findings:
-        print(f"audit chain {bad.chain} BROKEN at entry {bad.seq} ({bad.problem}): {bad.detail}",
-              file=sys.stderr)
-    state = "intact" if report.ok else f"BROKEN in {len(report.findings)} chain(s), verified"
-    print(f"audit trail {state}: {report.entries} entries in {len(report.heads)} chain(s); "
-          f"root {report.root}", file=sys.stdout if report.ok else sys.stderr)
-    for head in report.heads:
-        print(f"  chain {head.chain}: head {head.seq} {head.hash}")
-    return 0 if report.ok else 3
+            return await command.run(CommandContext(
+                storage=rt.storage, services=rt.services, settings=rt.modules.settings(module)), args)
 
-
-async def cmd_erecipe(settings: Settings, args: argparse.Namespace) -> int:
-    """Expire prescriptions past their validity now (the server also sweeps while it runs)."""
-    async with opened(settings) as rt:
-        expiry = rt.services.get("erecipe.expiry")
-        if expiry is None:
-            raise ConfigurationError("the erecipe module is not enabled (SHIFO_MODULES)")
-        count = await expiry.sweep()
-    print(f"expired {count} prescription{'' if count == 1 else 's'}")
-    return 0
+    return run
 
 
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
+    """The command line: the host's commands, then each enabled module's (``shifo <module> ...``)."""
     p = argparse.ArgumentParser(prog="shifo", description="Shifo: Electronic Health platform host.")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     serve = sub.add_parser("serve", help="serve the HTTP API (uvicorn)")
@@ -227,38 +181,47 @@ def parser() -> argparse.ArgumentParser:
     failed.add_argument("--all", action="store_true", help="also deliveries still being retried")
     retry = ev.add_parser("retry", help="re-queue parked deliveries (all unless --seq)")
     retry.add_argument("--seq", type=int, action="append", help="outbox seq to re-queue (repeatable)")
-    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
-        dest="audit_command", required=True, metavar="action")
-    audit.add_parser("verify", help="walk the hash chains and check them against their keyed "
-                     "checkpoints; exit 3 if broken, truncated or re-hashed")
-    audit.add_parser("checkpoint", help="anchor the chain heads with keyed checkpoints now")
-    rx = sub.add_parser("erecipe", help="electronic prescriptions").add_subparsers(
-        dest="erecipe_command", required=True, metavar="action")
-    rx.add_parser("expire", help="expire prescriptions past their validity; print how many")
+    audit_command.add_parsers(sub)
     operator_commands.add_parsers(sub)
     account_commands.add_parsers(sub)
+    for info, provided in modules.cli_commands() if modules else []:
+        if info.name in COMMANDS:
+            raise ConfigurationError(f"module {info.name!r} cannot add commands: "
+                                     f"'shifo {info.name}' is the host's")
+        actions = sub.add_parser(info.name, help=info.title).add_subparsers(
+            dest=f"{info.name}_command", required=True, metavar="action")
+        for command in provided:
+            options = actions.add_parser(command.name, help=command.help)
+            if command.arguments is not None:
+                command.arguments(options)
+            options.set_defaults(run=module_command(info.name, command))
     return p
 
 
 COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
                             "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
-                            "audit": cmd_audit, "erecipe": cmd_erecipe, **operator_commands.COMMANDS,
-                            **account_commands.COMMANDS}
+                            "audit": cmd_audit, **operator_commands.COMMANDS, **account_commands.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
             settings = Settings.from_env()
-        except msgspec.ValidationError as exc:
+        except msgspec.DecodeError as exc:  # a wrong type, or SHIFO_EXTRA that is not JSON
             raise ConfigurationError(f"bad SHIFO_* setting: {exc}") from exc
+        # every command loads the enabled modules first: a bad module or settings section stops it here
+        modules = Modules.load(settings.modules, sections=settings.extra)
+        if argv and argv[0] in discover() and argv[0] not in modules.names and argv[0] not in COMMANDS:
+            raise ConfigurationError(f"the {argv[0]} module is not enabled (SHIFO_MODULES)")
+        args = parser(modules).parse_args(argv)
         if getattr(args, "port", 0) is None:
             port = os.environ.get("PORT", "8000")
             if not port.isdigit():
                 raise ConfigurationError(f"PORT must be a number, not {port!r}")
             args.port = int(port)
-        result = COMMANDS[args.command](settings, args)
+        command = getattr(args, "run", None) or COMMANDS[args.command]
+        result = command(settings, args)
         return int(asyncio.run(result) if asyncio.iscoroutine(result) else result)
     except ConfigurationError as exc:
         print(f"shifo: configuration error: {exc}", file=sys.stderr)

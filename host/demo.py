@@ -4,8 +4,9 @@ Idempotent: facilities and module installations are added when missing; an accou
 signs in with the password in the accounts file is kept (an existing one that does not is
 reported, never overwritten). Passwords are random per seed, printed
 only by the run that creates them, and written (mode 0600) to the accounts file, which lives
-under ``var/`` and is never committed. The patient account's PINFL is one of the patients that
-``host.demo_patients`` registers in the medical card.
+under ``var/`` and is never committed. A module is installed at the demo facilities of the kinds
+its ``shifo_demo_data`` hook names; its demo data (``host.demo_data``) registers the patient
+account's person in the medical card.
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ ACCOUNTS_FILE = "var/demo-accounts.json"
 class Facility(msgspec.Struct, frozen=True):
     id: str
     name: str
-    kind: str
+    kind: str  # polyclinic | hospital | pharmacy: the modules say which kinds install them
     tin: str
-    modules: tuple[str, ...]
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,14 +54,15 @@ def pinfl(first13: str) -> str:
 
 
 PATIENT_PINFL = pinfl("3150385026012")  # the patient account; born 1985-03-15, male
+#: the patient account's person, as the modules' demo data register it
+PATIENT = {"pinfl": PATIENT_PINFL, "surname": "Yusupov", "given_name": "Bekzod", "patronymic": "Olimovich",
+           "birth_date": "1985-03-15", "sex": "male"}
 # Everyone has a PINFL (EDS certificates carry it); the ones below encode each person's birth date.
 
 FACILITIES = (
-    Facility("poly-01", "Tashkent City Polyclinic No. 1", "polyclinic", "201234567",
-             ("medcard", "polyclinic", "erecipe")),
-    Facility("hosp-01", "Republican Clinical Hospital No. 1", "hospital", "202345678",
-             ("medcard", "hospital", "erecipe")),
-    Facility("pharm-01", "Pharmacy No. 12", "pharmacy", "203456789", ("medcard", "erecipe")),
+    Facility("poly-01", "Tashkent City Polyclinic No. 1", "polyclinic", "201234567"),
+    Facility("hosp-01", "Republican Clinical Hospital No. 1", "hospital", "202345678"),
+    Facility("pharm-01", "Pharmacy No. 12", "pharmacy", "203456789"),
 )
 
 ACCOUNTS = (
@@ -115,6 +116,8 @@ async def seed(rt: Runtime, accounts_file: str | Path = ACCOUNTS_FILE) -> Report
 
 
 async def _facilities(rt: Runtime) -> list[str]:
+    """The demo facilities, each with the enabled modules that name its kind (``shifo_demo_data``)."""
+    kinds = {info.name: data.facility_kinds for info, data in rt.modules.demo_data()}
     added = []
     async with rt.storage.transaction() as tx:
         for f in FACILITIES:
@@ -124,8 +127,8 @@ async def _facilities(rt: Runtime) -> list[str]:
                 added.append(f.id)
             have = {r.module for r in await tx.execute(
                 select(facility_modules.c.module).where(facility_modules.c.facility == f.id))}
-            for module in f.modules:  # only modules this deployment runs
-                if module in rt.modules.names and module not in have:
+            for module in rt.modules.names:
+                if f.kind in kinds.get(module, ()) and module not in have:
                     await tx.execute(facility_modules.insert().values(
                         facility=f.id, module=module, enabled_at=utcnow()))
     return added

@@ -6,7 +6,7 @@ object) registered under the ``shifo.plugins`` entry-point group; mark implement
 docstring says otherwise. Hooks added later are optional for existing modules; a hook's
 parameter is retired with a deprecation warning before it is removed.
 
-Since 0.1.0 unless stated.
+Since 0.1.0 unless stated; a "Since" is never newer than the package version (a test checks).
 """
 
 from __future__ import annotations
@@ -15,7 +15,17 @@ from typing import Any
 
 import pluggy
 
-from host.pluginapi import PROJECT, Action, EventHandler, FhirResource, ModuleInfo, PolicyRule
+from host.pluginapi import (
+    PROJECT,
+    Action,
+    CliCommand,
+    DemoData,
+    EventHandler,
+    FeedEvent,
+    FhirResource,
+    ModuleInfo,
+    PolicyRule,
+)
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 
@@ -69,6 +79,55 @@ def shifo_fhir_resources() -> list[FhirResource]:  # type: ignore[empty-body]
     check (``object``/``action`` as on the native route, in the caller's facility) and the
     patient compartment (a patient caller only ever gets items whose ``patient`` is their own),
     and audits every read. Providers are ``async`` and only map the module's rows to FHIR JSON.
+    """
+
+
+@hookspec
+def shifo_patient_feed() -> list[FeedEvent]:  # type: ignore[empty-body]
+    """Name the module's events the patient sees on their live stream, with the record each is about.
+
+    Since 0.2.0. Called once at start-up. Only the event types listed by an enabled module reach the
+    patient's stream (``/api/v1/patient/stream``); each is shown as ``{"kind", "type", "event_id",
+    "at", "status", ...}`` with the event's fields, never the staff ids it carries. List only types
+    of the module's own namespace (``<module>.``): start-up fails otherwise, or on a type listed twice.
+    """
+
+
+# --- settings and operations ------------------------------------------------------------------
+
+
+@hookspec
+def shifo_settings() -> type[Any] | None:
+    """Return the msgspec schema (a ``msgspec.Struct`` type) of the module's settings, or None.
+
+    Since 0.2.0. The section is ``SHIFO_EXTRA``'s key of the module's name (``{"erecipe": {...}}``);
+    a missing section is ``{}``, so give every field a default. The host converts it when it loads
+    the modules, before anything else runs: a bad section stops every ``shifo`` command with exit 2
+    and one line naming the module and the field. Raise ``ValueError`` in ``__post_init__`` for
+    checks a type cannot say. Handlers read the result as ``ctx.settings`` (CLI commands as
+    ``CommandContext.settings``), never from the app's state.
+    """
+
+
+@hookspec
+def shifo_cli_commands() -> list[CliCommand]:  # type: ignore[empty-body]
+    """Add the module's operator commands: ``shifo <module> <name>``.
+
+    Since 0.2.0. Called once when the ``shifo`` command builds its parser, for the enabled modules
+    only. ``run`` is ``async``; it receives the connected storage, the services and the module's
+    settings in a :class:`CommandContext` (the relay is not running), prints its result and returns
+    the exit code. Raise ``core.errors.ConfigurationError`` for an operator error (exit 2).
+    """
+
+
+@hookspec
+def shifo_demo_data() -> DemoData | None:
+    """Say which demo facilities install the module and record its part of ``shifo demo``.
+
+    Since 0.2.0. ``shifo demo`` makes the demo facilities (kinds ``polyclinic``, ``hospital``,
+    ``pharmacy``) and accounts, installs each module at the facility kinds it names, then runs
+    the steps of every enabled module in ``order``, through the HTTP API as clinicians would (see
+    :class:`DemoClinic`). Steps must be idempotent: a second ``shifo demo`` adds nothing.
     """
 
 
@@ -127,6 +186,8 @@ def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
 def shifo_services() -> dict[str, Any]:  # type: ignore[empty-body]
     """Offer services (port implementations) to other modules, by name.
 
-    Called once at start-up. Values are factories ``f(storage) -> service``; other modules reach a
-    service through ``ctx.services[name]`` and its Protocol in ``ports``, never by import.
+    Called once at start-up. Values are factories ``f(storage) -> service``; a factory with a
+    ``settings`` keyword parameter is also given the module's validated settings (see
+    ``shifo_settings``; since 0.2.0). Other modules reach a service through ``ctx.services[name]``
+    and its Protocol in ``ports``, never by import.
     """

@@ -6,21 +6,25 @@ permission of every route with :func:`requires`, and receives a :class:`Context`
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
 import pluggy
+from litestar import Controller, get
 from litestar.di import NamedDependency
 
 from core.events import Event
 from core.principals import Principal
-from host import audit as _audit
+from ports import encounter_card, encounters
+from ports.audit import AuditTrail
 from ports.conflicts import run_unit
 from ports.directory import SERVICE as DIRECTORY
+from ports.encounters import Encounters
 from ports.storage import Storage, Transaction
 
 T = TypeVar("T")
@@ -126,10 +130,27 @@ class Context(msgspec.Struct, kw_only=True):
     services: dict[str, Any]
     request_id: str
     client: str
+    trail: AuditTrail
+    #: the module's settings (hook ``shifo_settings``), validated at start-up; None without a schema
+    settings: Any = None
 
     @property
     def user_id(self) -> UUID | None:
         return self.principal.id if self.principal else None
+
+    @property
+    def facility_id(self) -> str:
+        """The request's facility on a facility-scoped route (the guard always sets one)."""
+        if self.facility is None:
+            raise PermissionError("no facility: not a facility-scoped route")  # the guard sets one
+        return self.facility
+
+    @property
+    def caller_id(self) -> UUID:
+        """The calling account on an authenticated route."""
+        if self.principal is None:
+            raise PermissionError("nobody signed in")  # the guard never lets one through
+        return self.principal.id
 
     @property
     def patient(self) -> str:
@@ -140,8 +161,10 @@ class Context(msgspec.Struct, kw_only=True):
 
     async def transact(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """Run ``work(tx)`` as one write transaction, re-run whole when it loses to a concurrent
-        request (deadlock, serialization failure, unique violation; a few times, then 409). Every
-        state-changing route goes through here: see :func:`ports.conflicts.run_unit`."""
+        request (deadlock, serialization failure, unique violation; a few times, then 409): see
+        :func:`ports.conflicts.run_unit`. A route's state change should run through here; one that
+        opens ``ctx.storage.transaction()`` itself gets no re-run, only the host's last resort
+        (a conflict error that escapes answers 409)."""
         return await run_unit(self.storage, work)
 
     async def audit(self, tx: Transaction, action: str, *, patient: str | None = None,
@@ -149,9 +172,9 @@ class Context(msgspec.Struct, kw_only=True):
         """Record in ``tx`` (a write transaction, so the entry commits with the change) that the
         caller did ``action`` (``"medcard.entry/read"``) on ``patient`` (PINFL) / ``object`` (an id).
         Who, role, facility, time, request id and client address are filled in from the context."""
-        await _audit.record(tx, _audit.entry(
-            self.principal, action, facility=self.facility, patient=patient, object=object,
-            outcome=outcome, detail=detail, request_id=self.request_id, client=self.client))
+        await self.trail.record(tx, self.principal, action, facility=self.facility, patient=patient,
+                                object=object, outcome=outcome, detail=detail,
+                                request_id=self.request_id, client=self.client)
 
 
 def load_policy(path: str | Path) -> list[PolicyRule]:
@@ -176,6 +199,145 @@ def subscribe(consumer: str, *event_types: str) -> Callable[[EventHandlerFn], Ev
         return EventHandler(consumer=consumer, event_types=tuple(event_types), handle=fn)
 
     return wrap
+
+
+class ModuleStatus(msgspec.Struct, frozen=True):
+    module: str
+    title: str
+    version: str
+    facility: str | None
+
+
+def status_controller(info: ModuleInfo) -> type[Controller]:
+    """A module's ``GET /`` (permission ``<module>.module``/``read``): the module is installed at
+    the caller's facility and answers. Return it among the module's route handlers."""
+
+    class StatusController(Controller):
+        path = "/"
+
+        @get("/", opt=requires(f"{info.name}.module", "read"))
+        async def status(self, ctx: Ctx) -> ModuleStatus:
+            """The module is installed at the caller's facility and answers."""
+            return ModuleStatus(module=info.name, title=info.title, version=info.version,
+                                facility=ctx.facility)
+
+    return StatusController
+
+
+def encounter_handlers(kit: Encounters, *, also: BatchHandlerFn | None = None) -> list[EventHandler]:
+    """The event handlers of an encounter module (:mod:`ports.encounters`): card entries and their
+    marks, prescriptions and their cancellations join the module's encounter cards, under the
+    stable consumer names ``<module>.<noun>_entries``, ``<module>.<noun>_entry_errors``,
+    ``<module>.prescriptions`` and ``<module>.prescription_cancellations``. ``also`` runs after
+    the entries of a batch were attached, in the same transaction (the polyclinic closes orders)."""
+
+    async def entries(events: Sequence[Event], tx: Transaction) -> None:
+        await kit.on_entries(events, tx)
+        if also is not None:
+            await also(events, tx)
+
+    async def entry(event: Event, tx: Transaction) -> None:
+        await entries([event], tx)
+
+    name = f"{kit.module}.{kit.noun}"
+    return [
+        EventHandler(consumer=f"{name}_entries", event_types=encounters.ENTRIES, handle=entry,
+                     handle_batch=entries),
+        EventHandler(consumer=f"{name}_entry_errors", event_types=encounters.ERRORS, handle=kit.on_mark),
+        EventHandler(consumer=f"{kit.module}.prescriptions", event_types=encounters.ISSUED,
+                     handle=kit.on_issued),
+        EventHandler(consumer=f"{kit.module}.prescription_cancellations", event_types=encounters.CANCELLED,
+                     handle=kit.on_mark),
+    ]
+
+
+# --- the patient feed, the CLI and the demo (hooks ``shifo_patient_feed``, ``shifo_cli_commands``,
+# ``shifo_demo_data``) ------------------------------------------------------------------------------
+
+
+class FeedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event type the patient sees on their live stream (hook ``shifo_patient_feed``).
+
+    ``type`` is the catalogue event type (``"erecipe.issued"``), ``kind`` the record it is about
+    (``"prescription"``), ``status`` the record's status after the event (None: the event carries
+    its own ``status`` field, or the record has none)."""
+
+    type: str
+    kind: str
+    status: str | None = None
+
+
+class CommandContext(msgspec.Struct, kw_only=True):
+    """What a module's CLI command receives: the connected ports and its settings."""
+
+    storage: Storage
+    services: dict[str, Any]
+    settings: Any = None
+
+
+CommandFn = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
+
+
+class CliCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """``shifo <module> <name>`` (hook ``shifo_cli_commands``). ``arguments`` adds the command's
+    options to its argparse parser; ``run`` prints its result and returns the exit code."""
+
+    name: str
+    help: str
+    run: CommandFn
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+class DemoRefused(Exception):
+    """A demo step the API refused, or one that cannot go on: it ends the demo data, reported."""
+
+
+class DemoClinic(Protocol):
+    """What a demo step receives (hook ``shifo_demo_data``): the demo staff, signed in to an
+    in-process app with the relay off, and the state the steps share."""
+
+    #: the demo patient account's person: pinfl, surname, given_name, patronymic, birth_date, sex
+    patient: dict[str, Any]
+    #: what earlier steps left for later ones (``patient_id``, ``visit_id``, ``diagnosis``, ...)
+    state: dict[str, Any]
+
+    async def request(self, method: str, path: str, body: Any, who: str | None) -> tuple[int, Any]:
+        """One request as demo login ``who`` (doctor, resident, nurse, pharmacist; None: anyone),
+        at that login's facility: (status, decoded JSON body)."""
+        ...
+
+    async def call(self, method: str, path: str, body: Any, who: str | None, expect: int = 201) -> Any:
+        """:meth:`request`, where any status but ``expect`` raises :class:`DemoRefused`; the body."""
+        ...
+
+    async def drain(self) -> None:
+        """Deliver the events written so far (the relay is off while seeding)."""
+        ...
+
+    def stop(self, reason: str) -> None:
+        """Run no later step (e.g. the card already has entries), saying why in the summary."""
+        ...
+
+
+DemoStepFn = Callable[[DemoClinic], Awaitable[str | None]]
+
+
+class DemoStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of the demo data. Steps of every module run in ``order``; ``run`` returns a phrase
+    for the summary (or None). ``needs`` names the other modules it cannot do without (beyond the
+    module's ``requires``): without them the step is skipped, and the summary says so."""
+
+    order: int
+    run: DemoStepFn
+    needs: tuple[str, ...] = ()
+
+
+class DemoData(msgspec.Struct, frozen=True, kw_only=True):
+    """A module's part of ``shifo demo``: which demo facility kinds (``polyclinic``, ``hospital``,
+    ``pharmacy``) install it, and the steps that record its demo data through the HTTP API."""
+
+    facility_kinds: tuple[str, ...]
+    steps: tuple[DemoStep, ...] = ()
 
 
 # --- FHIR (hook ``shifo_fhir_resources``) -------------------------------------------------------
@@ -261,22 +423,49 @@ def fhir_token(text: str) -> tuple[str | None, str]:
     return (system, code) if bar else (None, text)
 
 
+def encounter_resource(kit: Encounters, *, object: str, statuses: dict[str, str],
+                       item: Callable[[FhirRequest, Any], Awaitable[FhirItem]]) -> FhirResource:
+    """A module's encounters (:mod:`ports.encounters`) as FHIR ``Encounter``: read by id, searched
+    by patient, date (the opening) and status (``statuses`` maps the module's own to FHIR's);
+    ``item`` turns one encounter row into its resource. ``object`` is the native read permission."""
+
+    async def read(req: FhirRequest, id: str) -> FhirItem | None:
+        row = await encounter_card.one(kit, req.tx, fhir_uuid(id))
+        return None if row is None else await item(req, row)
+
+    async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+        return [await item(req, row) for row in await encounter_card.search(kit, req.tx, query, statuses)]
+
+    return FhirResource(type="Encounter", object=object, action="read", read=read, search=search,
+                        params=("patient", "date", "status"))
+
+
 def _name(p: Any) -> str:
     return " ".join(x for x in (p.surname, p.given_name, p.patronymic) if x)
 
 
 __all__ = [
     "Action",
+    "CliCommand",
+    "CommandContext",
     "Context",
     "Ctx",
+    "DemoClinic",
+    "DemoData",
+    "DemoRefused",
+    "DemoStep",
     "EventHandler",
+    "FeedEvent",
     "FhirItem",
     "FhirQuery",
     "FhirRequest",
     "FhirResource",
     "ModuleInfo",
+    "ModuleStatus",
     "Permission",
     "PolicyRule",
+    "encounter_handlers",
+    "encounter_resource",
     "fhir_token",
     "fhir_uuid",
     "hookimpl",
@@ -284,5 +473,6 @@ __all__ = [
     "own_record",
     "public",
     "requires",
+    "status_controller",
     "subscribe",
 ]

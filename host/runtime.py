@@ -24,6 +24,7 @@ from host.relay import Relay
 from host.settings import Settings
 from host.tables import facility_modules
 from ports.identity import Identity
+from ports.messaging import SERVICE as MESSAGING
 from ports.messaging import Messaging
 from ports.signature import Signature
 from ports.storage import Storage, prepared
@@ -43,6 +44,7 @@ class Runtime:
         self.modules = modules
         self.authorizer = Authorizer(modules.actions(), modules.policies())
         self.handlers = modules.event_handlers()
+        self.feed = modules.patient_feed()  # the event types the patient's stream shows
         self.services: dict[str, Any] = {}
         self._installed: dict[tuple[str, str], tuple[bool, float]] = {}
         self.opened = False
@@ -59,7 +61,7 @@ class Runtime:
                 raise ConfigurationError(
                     f"unknown {port} adapter {name!r}; known {port} adapters: "
                     f"{', '.join(sorted(known)) or 'none installed'}. Set SHIFO_{port.upper()}_ADAPTER.")
-        return cls(settings, Modules.load(settings.modules, extra_plugins))
+        return cls(settings, Modules.load(settings.modules, extra_plugins, sections=settings.extra))
 
     def migration_locations(self) -> dict[str, str]:
         locations = {"host": HOST_VERSIONS}
@@ -81,6 +83,7 @@ class Runtime:
         self.signature = await adapters.create("signature", s.signature_adapter, s)
         self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
         self.services["signature"] = self.signature  # modules reach the port as ctx.services["signature"]
+        self.services[MESSAGING] = self.messaging  # live events, e.g. the card's alert stream
         self.services[staff.SERVICE] = staff.create(self.identity)  # ports.staff.StaffDirectory
         self.opened = True
 

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 import msgspec
 
-ALL_MODULES = ("medcard", "polyclinic", "hospital", "erecipe")
+PLUGIN_GROUP = "shifo.plugins"
+
+
+def installed_modules() -> tuple[str, ...]:
+    """The modules installed as packages (entry points of ``shifo.plugins``): enabled by default."""
+    return tuple(sorted({ep.name for ep in entry_points(group=PLUGIN_GROUP)}))
+
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "sqlite+aiosqlite:///var/shifo.db"
-    modules: tuple[str, ...] = ALL_MODULES
+    modules: tuple[str, ...] = msgspec.field(default_factory=installed_modules)
     storage_adapter: str = "sqlalchemy"
     messaging_adapter: str = "inprocess"
     identity_adapter: str = "local"
@@ -41,13 +48,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_size: int = 10
     # waiting for a free connection, or opening one, gives up after this long: then 503
     pool_timeout_seconds: float = 3.0
+    # PostgreSQL: a statement gives up after this long (0: never), so a server that stopped
+    # answering (a partition, a frozen host) costs a request 503, not a hang
+    db_command_timeout_seconds: float = 30.0
     # how long a process trusts its answer to "is this module installed here" (the guard asks on every
     # request); a change made through this process is felt at once, one made elsewhere within this
     module_check_seconds: float = 2.0
     db_echo: bool = False
     # FHIR: the identifier system of the PINFL (the national implementation guide's current value)
     fhir_pinfl_system: str = "https://dhp.uz/fhir/core/sid/pid/uz/ni"
-    # anything an adapter or module wants that the host does not know about
+    # a section per module, validated by the schema its shifo_settings hook gives; and anything an
+    # adapter wants that the host does not know about
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:

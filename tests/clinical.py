@@ -22,8 +22,8 @@ from core.canonical import canonical_json
 from core.clock import utcnow
 from core.pinfl import check_digit
 from host.pluginapi import FhirRequest, FhirResource
-from host.settings import ALL_MODULES, Settings
-from tests.support import add_facility, add_user, login, opened
+from host.settings import Settings
+from tests.support import ALL_MODULES, add_facility, add_user, login, opened
 
 MEDCARD, POLY, HOSP, RX = "/api/v1/medcard", "/api/v1/polyclinic", "/api/v1/hospital", "/api/v1/erecipe"
 FACILITY = "F1"

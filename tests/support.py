@@ -21,6 +21,7 @@ from host.tables import facilities, facility_modules
 from host.web.app import create_app
 
 PASSWORD = "correct-horse-battery"
+ALL_MODULES = ("medcard", "polyclinic", "hospital", "erecipe")  # the built-in modules
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ import msgspec
 
 from core.errors import ConfigurationError
 from host import audit
+from host.console import opened
 from host.settings import Settings
 
 STATUS = {"suspend": "suspended", "reactivate": "active", "deactivate": "deactivated"}
@@ -56,8 +57,6 @@ async def _account_id(rt: Any, tx: Any, login: str) -> UUID:
 
 
 async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from host.cli import opened
-
     action = args.accounts_command
     entry = audit.AuditEntry(action=f"admin.account/{action}", login=args.by, role="operator",
                              client="cli")

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.errors import ConfigurationError, ValidationFailed
 from host import audit
+from host.console import opened, table
 from host.operator import config, imports, metrics, review
 from host.settings import Settings
 
@@ -59,8 +60,6 @@ def _read(path: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]
 
 
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from host.cli import opened
-
     rows = _read(args.file, imports.STAFF_COLUMNS if args.import_command == "staff"
                  else imports.PATIENT_COLUMNS)
     if args.import_command == "staff":
@@ -87,8 +86,6 @@ async def _patients(settings: Settings, args: argparse.Namespace, rows: Any) -> 
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from host.cli import opened, table
-
     async with opened(settings) as rt:
         checks = []
         for name, probe in (("database", rt.storage.ping), ("messaging", rt.messaging.ping)):
@@ -105,8 +102,6 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
-    from host.cli import opened
-
     async with opened(settings) as rt, rt.storage.transaction() as tx:
         entry = audit.AuditEntry(action="operator.review/suspend", login="cli", role="operator")
         done = await review.enforce(tx, rt.identity, config.of(settings), entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -13,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.routes import HTTPRoute
 
 from core.errors import ConfigurationError
+from host import audit
 from host.fhir import web as fhir_web
 from host.operator import logs
 from host.operator import metrics as operator_metrics
@@ -26,6 +28,10 @@ from host.web.body import body_guard
 from host.web.params import param_guard
 
 API = "/api/v1"
+try:
+    VERSION = version("shifo")  # the package's, as the hookspecs' "Since" notes count it
+except PackageNotFoundError:  # run from a checkout that is not installed
+    VERSION = "0.0.0"
 
 
 def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any] | None = None,
@@ -50,7 +56,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         middleware=[operator_metrics.middleware, param_guard, body_guard],
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
-        openapi_config=OpenAPIConfig(title="Shifo", version="0.1.0", path="/schema",
+        openapi_config=OpenAPIConfig(title="Shifo", version=VERSION, path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # ours: JSON lines (host.operator.logs), set up by whoever serves the app
@@ -112,7 +118,10 @@ def check_routes(app: Litestar) -> None:
 def provide_context(request: Request[Any, Any, Any]) -> Context:
     runtime: Runtime = request.app.state.runtime
     state = request.scope.get("state", {})
+    perm = request.route_handler.opt.get("permission")  # its object's namespace is the route's module
+    module = perm.object.partition(".")[0] if isinstance(perm, Permission) else ""
     return Context(
         principal=state.get("principal"), facility=state.get("facility"), storage=runtime.storage,
         services=runtime.services, request_id=state.get("request_id", ""),
-        client=request.client.host if request.client else "")
+        client=request.client.host if request.client else "", trail=audit.TRAIL,
+        settings=runtime.modules.settings(module))

@@ -28,7 +28,8 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from core.errors import Unauthenticated
+from adapters.storage import faults
+from core.errors import Unauthenticated, Unavailable
 from host import patient_feed
 from host.outbox_horizon import Horizon
 from host.pluginapi import Context, own_record
@@ -110,15 +111,19 @@ async def _events(runtime: Runtime, horizon: Horizon, pinfl: str, start: int, wa
                 if not horizon.may_concern(pinfl, scanned):
                     scanned = upto
                     break
-                items, read_to = await patient_feed.read(runtime.storage, pinfl, scanned, upto, BATCH)
+                items, read_to = await patient_feed.read(runtime.storage, pinfl, scanned, upto, BATCH,
+                                                           feed=runtime.feed)
                 if items and not await watch.live(force=True):  # read first, then check: nothing later
                     return
                 for item in items:
                     yield ServerSentEventMessage(id=item.seq, event=item.event_type, data=item.data)
                     quiet_until = loop.time() + KEEPALIVE_SECONDS
                 more, scanned = read_to < upto, read_to
-        except Exception:  # the database may be away: end; the client resumes from its last id
-            log.exception("patient stream read failed; closing the stream")
+        except Exception as exc:  # end; the client resumes from its last id
+            if isinstance(exc, Unavailable) or faults.lost(exc):  # the storage logs the outage once
+                log.debug("patient stream closed: the database cannot be reached (%s)", type(exc).__name__)
+            else:
+                log.exception("patient stream read failed; closing the stream")
             return
         wait = min(horizon.poll_seconds, quiet_until - loop.time(), ends - loop.time(),
                    watch.seconds_to_check())

@@ -8,9 +8,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from host.audit import audit_log
-from host.settings import ALL_MODULES
 from tests.access.world import app, bearer, facilities, pinfl, settings, staff, token
-from tests.support import opened
+from tests.support import ALL_MODULES, opened
 
 QUALIFIED = {"number": "DIP-2019-0042", "issuer": "Tashkent Medical Academy", "issued": "2019-06-30"}
 

@@ -15,10 +15,10 @@ from litestar.testing import AsyncTestClient
 import adapters.identity.local as local
 from core.clock import utcnow
 from core.errors import Conflict
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from tests.access.world import app, b64url, bearer, facilities, staff, token
 from tests.access.world import settings as make_settings
-from tests.support import PASSWORD, opened
+from tests.support import ALL_MODULES, PASSWORD, opened
 
 STATUS = "/api/v1/medcard"
 

@@ -12,9 +12,8 @@ from sqlalchemy import select
 import adapters.identity.local as local
 from host import adapters
 from host.audit import audit_log
-from host.settings import ALL_MODULES
 from tests.access.world import FakeSignature, app, bearer, facilities, pinfl, settings, staff
-from tests.support import opened
+from tests.support import ALL_MODULES, opened
 
 CHALLENGE, SIGNED = "/api/v1/auth/challenge", "/api/v1/auth/login/eds"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigurationError
+from host.modules import Modules
 from plugins.erecipe import config
 from tests.erecipe.rx import actor, dispense, draft_body, issued, item, line, seed, settings_for
 from tests.support import serving
@@ -76,5 +77,8 @@ async def test_configured_categories(db_url: str, tmp_path: Path) -> None:
     {"x": {"prescribers": ["doctor"]}},
 ])
 def test_bad_category_configuration_is_named(bad: dict[str, object]) -> None:
+    """Refused when the modules load (start-up), naming the field."""
     with pytest.raises(ConfigurationError, match="categories"):
-        config.categories({"erecipe": {"categories": bad}})
+        Modules.load(["medcard", "erecipe"], sections={"erecipe": {"categories": bad}})
+    good = Modules.load(["medcard", "erecipe"], sections={}).settings("erecipe")
+    assert isinstance(good, config.Settings) and good.categories == config.DEFAULTS

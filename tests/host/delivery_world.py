@@ -26,16 +26,18 @@ class World:
         self.t0 = (utcnow() - timedelta(days=1)).replace(microsecond=0)
         self.stay, self.visit, self.patient_id, self.doctor = new_id(), new_id(), new_id(), new_id()
         self.orders = [new_id(), new_id()]
+        self.referral = new_id()  # the hospital referral the stay was admitted from
 
     def at(self, minutes: float) -> datetime:
         return self.t0 + timedelta(minutes=minutes)
 
     async def setup(self, tx: Transaction) -> None:
-        """The stay and the visit the entries attach to, and two open orders for one lab test."""
+        """The stay and the visit the entries attach to, two open orders for one lab test, and the
+        open hospital referral the stay's admission closes."""
         await tx.execute(stays.insert().values(
             id=self.stay, facility=FACILITY, patient_id=self.patient_id, pinfl=PINFL, status="discharged",
-            emergency=True, admission_diagnosis="J18.9", ward_id=new_id(), bed_id=new_id(),
-            admitted_at=self.t0, admitted_by=self.doctor, discharged_at=self.at(600)))
+            emergency=False, referral_id=self.referral, admission_diagnosis="J18.9", ward_id=new_id(),
+            bed_id=new_id(), admitted_at=self.t0, admitted_by=self.doctor, discharged_at=self.at(600)))
         await tx.execute(visits.insert().values(
             id=self.visit, facility=FACILITY, patient_id=self.patient_id, pinfl=PINFL, doctor=self.doctor,
             status="closed", opened_at=self.t0, closed_at=self.at(540)))
@@ -43,6 +45,9 @@ class World:
             await tx.execute(referrals.insert().values(
                 id=order, visit_id=self.visit, facility=FACILITY, pinfl=PINFL, kind="lab", code="2345-7",
                 reason="", status="open", created_at=self.at(10 + n)))
+        await tx.execute(referrals.insert().values(
+            id=self.referral, visit_id=self.visit, facility=FACILITY, pinfl=PINFL, kind="hospital",
+            to_facility=FACILITY, reason="pneumonia", status="open", created_at=self.at(-30)))
 
     def _entry(self, entry_id: UUID, kind: str, minutes: float, version: int, data: dict[str, Any], *,
                performed: float | None = None, encounter: UUID | None = None) -> ev.Event:
@@ -104,7 +109,7 @@ class World:
         return [
             ev.VisitOpened(**who, visit_id=self.visit, doctor=self.doctor, occurred_at=self.t0),
             ev.PatientAdmitted(**who, stay_id=self.stay, ward_id=new_id(), bed_id=new_id(), diagnosis="J18.9",
-                               emergency=True, occurred_at=self.t0),
+                               referral_id=self.referral, occurred_at=self.t0),
             *(ev.OrderCreated(**who, order_id=order, visit_id=self.visit, kind="lab", code="2345-7",
                               occurred_at=self.at(10 + n)) for n, order in enumerate(self.orders)),
             *(ev.ReferralCreated(**who, referral_id=new_id(), visit_id=self.visit, to_facility=FACILITY,
@@ -119,7 +124,15 @@ class World:
                                  occurred_at=self.at(600)),
         ]
 
+    def critical_events(self) -> list[ev.Event]:
+        """Two critical results: one naming its requester, one naming none (the card's alerts)."""
+        return [ev.CriticalLabValue(patient=PINFL, facility=FACILITY, entry_id=new_id(), requested_by=who,
+                                    ordered_by=named, test="Potassium", loinc="2823-3", value=7.1,
+                                    unit="mmol/L", flag="HH", performed_at=self.at(m), occurred_at=self.at(m))
+                for m, who, named in ((125, self.doctor, self.doctor), (126, new_id(), None))]
+
     def history(self) -> list[ev.Event]:
         """Every event in commit order (by the time it occurred)."""
-        everything = self.card_events() + self.prescription_events() + self.encounter_events()
+        everything = (self.card_events() + self.prescription_events() + self.encounter_events()
+                      + self.critical_events())
         return sorted(everything, key=lambda e: e.occurred_at)

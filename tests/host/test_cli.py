@@ -53,13 +53,13 @@ async def test_migrate_then_demo_twice_seeds_once_and_logins_work(db_url: str, t
     assert set(accounts[0]) == {"login", "password", "kind", "role", "facility"}
     assert all(a["password"] in first.stdout for a in accounts)  # printed once...
     assert "/api/v1/auth/login" in first.stdout and "X-Facility" in first.stdout
-    assert "4 registered" in first.stdout
+    assert "patients 4 registered, 0 already there" in first.stdout
 
     second = await asyncio.to_thread(shifo, tmp_path, "demo", **env)
     assert second.returncode == 0, second.stderr
     assert not any(a["password"] in second.stdout for a in accounts)  # ...and only once
     assert json.loads(path.read_text()) == accounts
-    assert "0 registered; 4 already there" in second.stdout
+    assert "patients 0 registered, 4 already there" in second.stdout
 
     settings = Settings(database_url=db_url, run_relay=False)
     async with opened(settings) as rt, rt.storage.transaction(readonly=True) as tx:

@@ -24,14 +24,14 @@ from core import events as ev
 from host.delivery import offered
 from host.pluginapi import EventHandler
 from host.runtime import Runtime
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from plugins.erecipe.tables import card_diagnoses
 from plugins.hospital import tables as hospital
-from plugins.medcard.tables import module_records
+from plugins.medcard.tables import alert_recipients, alerts, module_records
 from plugins.polyclinic import tables as polyclinic
 from ports.storage import Storage
 from tests.host.delivery_world import World
-from tests.support import opened
+from tests.support import ALL_MODULES, opened
 
 SEEDS = range(5)
 Delivery = tuple[EventHandler, ev.Event]
@@ -44,10 +44,13 @@ PROJECTIONS: dict[str, tuple[set[str], list[tuple[Table, set[str]]]]] = {
                        [(hospital.stay_entries, set()), (hospital.entry_marks, set())]),
     "pending admissions": ({"hospital.pending_admissions"}, [(hospital.pending, set())]),
     "outpatient card and orders": ({"polyclinic.visit_entries", "polyclinic.visit_entry_errors",
-                                    "polyclinic.prescriptions", "polyclinic.prescription_cancellations"},
+                                    "polyclinic.prescriptions", "polyclinic.prescription_cancellations",
+                                    "polyclinic.referral_admissions"},
                                    [(polyclinic.visit_entries, set()), (polyclinic.entry_marks, set()),
                                     (polyclinic.referrals, {"closed_at"}), (outbox, set())]),
     "medical card's module records": ({"medcard.module_records"}, [(module_records, {"id"})]),
+    "critical-result alerts": ({"medcard.alerts"}, [(alerts, {"id"}), (alert_recipients, {"alert_id"}),
+                                                    (outbox, set())]),
     "erecipe's card diagnoses": ({"erecipe.card_diagnoses"}, [(card_diagnoses, set())]),
 }
 
@@ -148,5 +151,6 @@ async def test_a_result_and_its_correction_close_one_order_of_two_it_matches(db_
         orders = [(polyclinic.referrals, {"closed_at"})]
         for deliveries in (lab, lab[::-1]):
             [(_, rows)] = await _project(rt.storage, world, orders, [[(handler, e)] for e in deliveries])
-            closed = sorted((r["status"], r["result_entry_id"]) for r in map(msgspec.json.decode, rows))
+            closed = sorted((r["status"], r["result_entry_id"]) for r in map(msgspec.json.decode, rows)
+                            if r["kind"] == "lab")
             assert closed == [("closed", str(lab[0].entry_id)), ("open", None)]  # type: ignore[attr-defined]

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.storage import migrate
 from host.runtime import Runtime
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from tests.host.plugins import probe
 from tests.host.test_outbox_relay import Pinged, publish, recorder, wait_for_empty_outbox
+from tests.support import ALL_MODULES
 
 
 def _snapshot(sync_conn: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from litestar import get
 
 from core.errors import ConfigurationError
 from host.pluginapi import Action, EventHandler, PolicyRule, requires
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from host.web.app import create_app
 from tests.host.plugins import probe
-from tests.support import add_facility, add_user, login, opened, serving
+from tests.support import ALL_MODULES, add_facility, add_user, login, opened, serving
 
 OFFLINE = "sqlite+aiosqlite:///:memory:"  # configuration fails before any connection is made
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from host.relay import Relay
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from tests.erecipe import rx
 from tests.medcard.card import API, VALID, diagnosis, new_patient, pulse
 from tests.polyclinic.world import HOSP, POLY, now_iso, until
-from tests.support import add_facility, add_user, login, opened, serving
+from tests.support import ALL_MODULES, add_facility, add_user, login, opened, serving
 
 SOON = 2.0  # seconds: the relay wakes on commit (its polling interval below is far longer)
 

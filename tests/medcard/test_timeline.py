@@ -8,11 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from host.settings import ALL_MODULES, Settings
+from host.settings import Settings
 from tests.erecipe import rx
 from tests.medcard.card import API, VALID, ago, diagnosis, new_patient, pulse, seed, settings_for
 from tests.polyclinic.world import HOSP, POLY, until
-from tests.support import add_facility, add_user, login, opened, serving
+from tests.support import ALL_MODULES, add_facility, add_user, login, opened, serving
 
 
 async def test_pages_are_stable_under_concurrent_inserts(db_url: str) -> None:

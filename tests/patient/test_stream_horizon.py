@@ -40,7 +40,7 @@ async def rollback(stack: AsyncExitStack) -> None:
 
 
 async def mine(rt: Runtime, after: int, upto: int) -> list[int]:
-    items, read_to = await patient_feed.read(rt.storage, ME, after, upto, 100)
+    items, read_to = await patient_feed.read(rt.storage, ME, after, upto, 100, feed=rt.feed)
     assert read_to == upto
     return [item.seq for item in items]
 
@@ -72,7 +72,7 @@ async def test_the_horizon_waits_for_lower_seqs_still_in_flight(db_url: str) -> 
 
         slow = await begin(rt)  # takes the next seq and keeps it uncommitted
         await (await begin(rt)).aclose()  # a higher seq commits first
-        higher = (await patient_feed.read(rt.storage, ME, first, 2**62, 10))[0][0].seq
+        higher = (await patient_feed.read(rt.storage, ME, first, 2**62, 10, feed=rt.feed))[0][0].seq
         for _ in range(3):  # past the hole's first re-check: its writer is still running
             assert await horizon.read() == first
             await asyncio.sleep(outbox_horizon.HOLE_SECONDS)
@@ -99,7 +99,8 @@ async def test_the_horizon_waits_for_lower_seqs_still_in_flight(db_url: str) -> 
 
 async def test_the_feed_shows_status_changes_and_keeps_staff_ids_and_other_events_inside(db_url: str) -> None:
     rx, staff = new_id(), new_id()
-    async with opened(settings_for(db_url)) as rt:
+    # the feed shows the events of the enabled modules (hook shifo_patient_feed): erecipe's here
+    async with opened(settings_for(db_url).with_(modules=("medcard", "erecipe"))) as rt:
         async with rt.storage.transaction() as tx:
             await tx.publish(PrescriptionDispensed(
                 patient=ME, facility="P1", prescription_id=rx, number="RX-1", dispense_id=new_id(),
@@ -111,7 +112,7 @@ async def test_the_feed_shows_status_changes_and_keeps_staff_ids_and_other_event
                                                    reason="duplicate", by=staff))
             await tx.publish(PrescriptionCancelled(patient="30211970007779", prescription_id=new_id(),
                                                    number="RX-2", reason="other's", by=staff))
-        items, _ = await patient_feed.read(rt.storage, ME, 0, 2**62, 10)
+        items, _ = await patient_feed.read(rt.storage, ME, 0, 2**62, 10, feed=rt.feed)
     assert [i.event_type for i in items] == ["erecipe.dispensed", "erecipe.cancelled"]
     dispensed, cancelled = (msgspec.json.decode(i.data) for i in items)
     assert dispensed["kind"] == "prescription" and dispensed["status"] == "partially_dispensed"

@@ -10,8 +10,8 @@ from typing import Any
 
 from core.clock import utcnow
 from core.pinfl import check_digit
-from host.settings import ALL_MODULES, Settings
-from tests.support import add_facility, add_user, opened
+from host.settings import Settings
+from tests.support import ALL_MODULES, add_facility, add_user, opened
 
 MEDCARD = "/api/v1/medcard"
 POLY = "/api/v1/polyclinic"

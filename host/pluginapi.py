@@ -133,6 +133,13 @@ class Context(msgspec.Struct, kw_only=True):
     trail: AuditTrail
     #: the module's settings (hook ``shifo_settings``), validated at start-up; None without a schema
     settings: Any = None
+    #: asks the identity port again whether the request's token is still live (set by the host)
+    session_check: Callable[[], Awaitable[bool]] | None = None
+
+    async def signed_in(self) -> bool:
+        """Is the caller's session still live (not logged out, expired, suspended)? For responses
+        that outlive their request, such as a stream: ask every few seconds, end when False."""
+        return True if self.session_check is None else await self.session_check()
 
     @property
     def user_id(self) -> UUID | None:

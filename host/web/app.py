@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.routes import HTTPRoute
 
 from core.errors import ConfigurationError
+from core.principals import Principal
 from host import audit
 from host.fhir import web as fhir_web
 from host.operator import logs
@@ -25,6 +27,7 @@ from host.settings import Settings
 from host.web import accounts, auth, guard, health, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
+from host.web.guard import bearer_token, client_of
 from host.web.params import param_guard
 
 API = "/api/v1"
@@ -120,8 +123,22 @@ def provide_context(request: Request[Any, Any, Any]) -> Context:
     state = request.scope.get("state", {})
     perm = request.route_handler.opt.get("permission")  # its object's namespace is the route's module
     module = perm.object.partition(".")[0] if isinstance(perm, Permission) else ""
+    principal = state.get("principal")
     return Context(
-        principal=state.get("principal"), facility=state.get("facility"), storage=runtime.storage,
+        principal=principal, facility=state.get("facility"), storage=runtime.storage,
         services=runtime.services, request_id=state.get("request_id", ""),
         client=request.client.host if request.client else "", trail=audit.TRAIL,
-        settings=runtime.modules.settings(module))
+        settings=runtime.modules.settings(module),
+        session_check=_session_check(runtime, request, principal) if principal else None)
+
+
+def _session_check(runtime: Runtime, request: Request[Any, Any, Any], principal: Principal
+                   ) -> Callable[[], Awaitable[bool]]:
+    """``ctx.signed_in()``: the same token lookup the guard made, asked again later."""
+    token, client = bearer_token(request) or "", client_of(request)
+    audience = "patient" if principal.kind == "patient" else "staff"
+
+    async def check() -> bool:
+        return await runtime.identity.authenticate(token, audience, client) is not None
+
+    return check

@@ -9,8 +9,8 @@ anyone), ``id`` the alert's id, ``data`` the alert as JSON. Messaging is best-ef
 that reconnects gets the open alerts again from the database, never a gap.
 
 The stream ends when the client leaves, when the messaging port closes (shutdown), at the token's
-expiry, after :data:`LIFETIME_SECONDS`, or within :data:`CHECK_SECONDS` of the caller losing every
-clinical role at the facility (a suspension, a revoked grant: the staff directory port).
+expiry, after :data:`LIFETIME_SECONDS`, or within :data:`CHECK_SECONDS` of the caller signing out
+or losing every clinical role at the facility (``ctx.signed_in()``; the staff directory port).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class _Watch:
 
     def __init__(self, ctx: Context, staff: StaffDirectory) -> None:
         assert ctx.principal is not None and ctx.facility is not None
-        self.me, self.facility, self.staff = ctx.principal.id, ctx.facility, staff
+        self.ctx, self.me, self.facility, self.staff = ctx, ctx.principal.id, ctx.facility, staff
         self.expires = ctx.principal.session_expires_at
         loop = asyncio.get_running_loop()
         self.ends, self.next_check = loop.time() + LIFETIME_SECONDS, loop.time() + CHECK_SECONDS
@@ -85,6 +85,8 @@ class _Watch:
             return False
         if now >= self.next_check:
             self.next_check = now + CHECK_SECONDS
+            if not await self.ctx.signed_in():  # logged out, revoked, suspended
+                return False
             return bool(await self.staff.roles_at(self.me, self.facility) & CLINICAL)
         return True
 

@@ -257,6 +257,23 @@ async def test_the_stream_ends_with_the_callers_clinical_role_and_refuses_strang
                 assert [m async for m in stream if "data" in m] == []  # it ended, sending nothing
 
 
+async def test_the_stream_ends_when_the_clinician_signs_out(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logout revokes the token; the open stream notices within its check interval and ends,
+    though the account keeps its roles (the suspension test above would not catch this)."""
+    monkeypatch.setattr(alert_stream, "CHECK_SECONDS", 0.1)
+    s = settings_for(db_url)
+    await world(s)
+    async with app_client(s) as (_app, client):
+        doc = await login(client, "doctor")  # type: ignore[arg-type]
+        async with client.stream("GET", f"{ALERTS}/stream", headers=doc) as response:
+            stream = messages(response)
+            await anext(stream)
+            assert (await client.post("/api/v1/auth/logout", headers=doc)).status_code in (200, 204)
+            async with asyncio.timeout(3):
+                assert [m async for m in stream if "data" in m] == []  # it ended, sending nothing
+        assert (await client.get(f"{ALERTS}/stream", headers=doc)).status_code == 401
+
+
 def test_the_escalation_time_is_a_checked_setting() -> None:
     assert CardSettings(alert_escalate_minutes=5).escalate_after == timedelta(minutes=5)
     assert CardSettings().duty == timedelta(hours=12)

@@ -9,12 +9,14 @@ commit, so a lower one can commit after a higher one, or never (rolled back). Th
 stops below such a hole until the row shows up or every transaction running when the hole was
 seen has ended (a later snapshot's ``xmin`` passed that snapshot's ``xmax``): then it is a rollback's
 gap for good. A hole older than :data:`GIVE_UP_SECONDS` is passed with a warning, so one stuck writer
-delays the streams but cannot freeze them.
+delays the streams but cannot freeze them. The rows and snapshots come through the storage port
+(``Outbox.horizon_read``); this module keeps only the reasoning about holes.
 
 One :class:`Horizon` serves every stream of a process: reads are shared (at most one per commit
 notification or poll period), it remembers which patients the settled rows concern so streams of
 other patients skip their query, and it is woken right after a local commit
-(``Storage.on_commit``); other processes' commits are seen by the readers' short poll.
+(``Storage.on_commit``) and whenever the messaging port brings another process's event
+(:mod:`host.live_hub`).
 """
 
 from __future__ import annotations
@@ -22,43 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import BigInteger, LargeBinary, String, bindparam, column, func, select, table, text
-
-from ports.storage import Storage, prepared
+from ports.storage import Storage
 
 log = logging.getLogger("shifo.patient.stream")
-POLL_SECONDS = 1.0  # for commits of other processes
+POLL_SECONDS = 1.0  # how long a read stands in for later ones when no wake-up came
 HOLE_SECONDS = 0.25  # before a hole's first check: its writer has its transaction id by then
 GIVE_UP_SECONDS = 30.0
 SCAN = 5000  # rows read past the horizon per read
 TAIL = 1000  # on PostgreSQL, the last seqs re-checked for holes when a process starts reading
 MAX_PATIENTS = 100_000  # patients remembered; beyond that streams query once to be sure
-
-#: The outbox's columns live readers use (the host's migration branch owns the table).
-OUTBOX = table("shifo_outbox", column("seq", BigInteger), column("event_type", String),
-               column("patient", String), column("payload", LargeBinary))
-
-
-def _runs() -> Any:
-    """The rows after ``settled`` (at most ``scan``) as runs of consecutive seqs: first, last and
-    the rows read. A reader that needs no patients (the relay) settles the same seqs from these as
-    from every row (:meth:`Horizon._walk`), and fetches a row per gap, not a row per event."""
-    o = OUTBOX.c
-    run = select(o.seq).where(o.seq > bindparam("settled", type_=BigInteger)).order_by(o.seq) \
-        .limit(bindparam("scan")).subquery("run")
-    island = (run.c.seq - func.row_number().over(order_by=run.c.seq)).label("island")
-    grouped = select(run.c.seq, island).subquery("grouped")
-    g = grouped.c
-    return prepared(select(func.min(g.seq).label("seq"), func.max(g.seq).label("last"),
-                           func.sum(func.count()).over().label("rows"))
-                    .group_by(g.island).order_by(func.min(g.seq)))
-
-
-_RUNS = _runs()
-_SNAPSHOT = text("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-                 "FROM pg_current_snapshot() AS s")
 
 
 class _Hole:
@@ -138,40 +113,32 @@ class Horizon:
             return self.settled
 
     async def _advance(self, began: float) -> int:
-        async with self.storage.transaction(readonly=True) as tx:
-            snapshot = None
-            if tx.dialect == "postgresql":  # taken before the rows: see the module docstring
-                snapshot = tuple((await tx.execute(_SNAPSHOT)).one())
-            o = OUTBOX.c
-            if self.settled < 0:
-                top = int((await tx.execute(select(func.max(o.seq)))).scalar() or 0)
-                self.settled = self.floor = top if snapshot is None else max(top - TAIL, 0)
-            if self._patients:
-                rows = (await tx.execute(select(o.seq, o.patient).where(o.seq > self.settled)
-                                         .order_by(o.seq).limit(SCAN))).all()
-                read = len(rows)
-            else:
-                rows = (await tx.execute(_RUNS, {"settled": self.settled, "scan": SCAN})).all()
-                read = int(rows[0].rows) if rows else 0
-        self._walk(rows, began, asyncio.get_running_loop().time(), snapshot)
-        return read
+        outbox = self.storage.outbox
+        if self.settled < 0:  # the first read: from the top (PostgreSQL: its last seqs re-checked)
+            got = await outbox.horizon_read(-1, SCAN, self._patients)
+            self.settled = self.floor = got.top if got.snapshot is None else max(got.top - TAIL, 0)
+        got = await outbox.horizon_read(self.settled, SCAN, self._patients)
+        spans = ([(seq, seq, patient) for seq, patient in got.rows] if self._patients
+                 else [(first, last, None) for first, last in got.runs])
+        self._walk(spans, began, asyncio.get_running_loop().time(), got.snapshot)
+        return got.read
 
-    def _walk(self, rows: Sequence[Any], began: float, now: float, snapshot: tuple[int, int] | None) -> None:
-        """Settle rows up to the first hole that may still fill; note the holes above it too. Rows
-        are single rows with their patient or, without patients, runs of seqs ``seq``..``last``."""
+    def _walk(self, spans: Sequence[tuple[int, int, str | None]], began: float, now: float,
+              snapshot: tuple[int, int] | None) -> None:
+        """Settle rows up to the first hole that may still fill; note the holes above it too.
+        ``spans``: runs of consecutive seqs (first, last, the patient of a single row or None)."""
         expected, blocked = self.settled + 1, False
-        for row in rows:
-            seq = int(row.seq)
-            for missing in range(expected, seq):
+        for first, last, patient in spans:
+            for missing in range(expected, first):
                 if blocked:
                     self._holes.setdefault(missing, _Hole(now))
                 elif not self._gone(missing, began, now, snapshot):
                     blocked = True
-            expected = (int(row.last) if not self._patients else seq) + 1
+            expected = last + 1
             if not blocked:
-                self.settled = expected - 1
-                if self._patients and row.patient:
-                    self._remember(row.patient, seq)
+                self.settled = last
+                if patient:
+                    self._remember(patient, first)
         for filled in [h for h in self._holes if h <= self.settled]:  # their rows showed up
             del self._holes[filled]
 

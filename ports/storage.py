@@ -8,7 +8,7 @@ entries -- commits or rolls back together.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -74,8 +74,26 @@ class FailedDelivery(msgspec.Struct, frozen=True):
     parked: bool
 
 
+class HorizonRead(msgspec.Struct, frozen=True, kw_only=True):
+    """One read of the outbox's upper end for a live reader's horizon (``host.outbox_horizon``)."""
+
+    #: PostgreSQL: (xmin, xmax) of a snapshot taken before the rows were read; SQLite: None
+    snapshot: tuple[int, int] | None = None
+    #: asked with ``settled < 0``: the highest ``seq`` (0: none) and no rows; else -1
+    top: int = -1
+    #: with patients: (seq, patient) of the rows above ``settled``, in seq order
+    rows: list[tuple[int, str | None]] = msgspec.field(default_factory=list)
+    #: without: the same rows as runs of consecutive seqs (first, last), in seq order
+    runs: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    #: rows read (at most ``scan``): fewer means the read reached the top
+    read: int = 0
+
+
 class OutboxBatch(Protocol):
     events: list[StoredEvent]
+    #: partitions with pending events that another relay held at the claim (0 on one process):
+    #: a short batch is then not the end of the queue, and events below it may still be pending
+    busy: int
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A transaction that commits together with :meth:`delivered` called inside it, and only
@@ -87,10 +105,14 @@ class OutboxBatch(Protocol):
 
 class Outbox(Protocol):
     def claim(self, limit: int, after: int = -1) -> AbstractAsyncContextManager[OutboxBatch]:
-        """The oldest undelivered events with ``seq > after`` in commit order, held so no other
-        relay takes them. ``after`` lets a relay that knows every event up to it is delivered
-        skip what lies below (a storage may keep dead index entries of delivered rows there).
-        ``limit`` 0: the claim alone, no events (the relay's due retries run under it)."""
+        """Undelivered events with ``seq > after`` in commit order, held so no other relay takes
+        them. Several relays share the work by partition (``core.partitions``): a claim holds
+        the partitions of its events, each partition's oldest pending events in order, and skips
+        partitions another relay holds (counted in ``busy``), so a batch may come back short,
+        even empty, while events remain. ``after`` lets a relay that knows every event up to it
+        is delivered skip what lies below (a storage may keep dead index entries of delivered
+        rows there). ``limit`` 0: the claim for due retries alone, no events: one relay at a
+        time holds it."""
 
     async def record_failure(
         self, seq: int, consumer: str, error: str, next_attempt_at: datetime, park: bool
@@ -108,6 +130,16 @@ class Outbox(Protocol):
 
     async def lag(self) -> tuple[int, float]:
         """(undelivered events, age in seconds of the oldest one)."""
+
+    async def horizon_read(self, settled: int, scan: int, patients: bool) -> HorizonRead:
+        """The rows above ``settled`` (at most ``scan``), for a live reader's horizon; with
+        ``settled < 0`` only the snapshot and the top."""
+
+    async def patient_events(self, patient: str, after: int, upto: int | None,
+                             types: Collection[str], limit: int) -> list[tuple[int, str, bytes]]:
+        """``patient``'s events of ``types`` with ``after < seq <= upto`` (no upper bound: None),
+        at most ``limit``, in seq order: (seq, event type, encoded payload). The durable record a
+        live stream resumes from."""
 
 
 class Storage(Protocol):

@@ -1,47 +1,54 @@
 """The outbox: committed events waiting for the relay, per-consumer failures and parked events.
 
-Ordering: one relay at a time holds the claim (PostgreSQL: a transaction-scoped advisory lock that
-a second relay waits for, so several host processes can relay safely and none leaves fresh events to
-its poll; SQLite: one process, an asyncio lock) and delivers the batch in ``seq`` order, which is
-commit order for the writes of one patient. Delivered rows are kept; the pending index covers only
-undelivered ones. On PostgreSQL each delivery leaves a dead entry at the low end of that index
-until VACUUM removes it, and a scan from the start walks them all (hundreds of pages after a few
-hundred thousand events): so the relay claims ``after`` a floor below which it knows everything
-is delivered (:mod:`host.relay`), and the scan starts there.
+Ordering: a patient's events are relayed in ``seq`` order, which is commit order for the writes of
+one patient, by one relay at a time. On PostgreSQL several relays (in several processes) share the
+work by partition without waiting for each other (:mod:`adapters.storage.outbox_claims`): a claim
+try-locks the partitions of the oldest pending events in a transaction of its own and skips those
+another relay holds. On SQLite one process relays, under an asyncio lock. Due retries (``claim(0)``)
+take one lock of their own instead, which a second relay waits for. Delivered rows are kept; the
+pending index covers only undelivered ones. On PostgreSQL each delivery leaves a dead entry at the
+low end of that index until VACUUM removes it, and a scan from the start walks them all (hundreds
+of pages after a few hundred thousand events): so the relay claims ``after`` a floor below which
+it knows everything is delivered (:mod:`host.relay`), and the scan starts there.
 
-While a task holds the PostgreSQL claim, its other units of work are savepoints of the claim's
+While a task holds a PostgreSQL claim, its other units of work are savepoints of the claim's
 transaction, on the claim's connection (:mod:`adapters.storage.claimed`): the lock holder never
-waits for a second connection. Waiting for the claim gives up after the storage's ``lock_wait``
-(:class:`core.errors.Unavailable`): a relay that stalled or was cut off holding it keeps it until
-the server ends its session.
+waits for a second connection. Waiting for the retries' claim gives up after the storage's
+``lock_wait`` (:class:`core.errors.Unavailable`): a relay that stalled or was cut off holding it
+keeps it until the server ends its session (so do its partitions: other relays skip them).
 
 A row this process cannot decode (a type it does not know, e.g. mid rolling upgrade) must not block
 the rows behind it: it is set aside as a parked failure of the pseudo-consumer :data:`RELAY`, and
 ``retry`` puts it back in the queue.
+
+The live readers' queries (the horizon, a patient's events) are in :mod:`adapters.storage.outbox_reads`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
 
-from adapters.storage import claimed
+from adapters.storage import claimed, outbox_reads
+from adapters.storage.outbox_claims import claim_rows
 from adapters.storage.tables import delivery_failures, outbox
 from adapters.storage.transaction import SqlTransaction
 from core.clock import utcnow
 from core.errors import Unavailable
 from core.events import Event, decode_event
+from core.partitions import partition_of
 from ports.sql import ArrayLiteral
-from ports.storage import FailedDelivery, StoredEvent, prepared
+from ports.storage import FailedDelivery, HorizonRead, StoredEvent, prepared
 
-_RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO"
+_RELAY_LOCK_KEY = 0x5348_4946_4F  # "SHIFO": the due retries' claim (the partitions' locks differ)
 RELAY = "shifo.relay"  # the consumer named on events no handler could even be offered
+# SQLite's claim reads this (PostgreSQL's: adapters.storage.outbox_claims)
 _PENDING = prepared(select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
                     .where(outbox.c.delivered_at.is_(None), outbox.c.seq > bindparam("after"))
                     .order_by(outbox.c.seq).limit(bindparam("n")))
@@ -77,8 +84,10 @@ def _decoded(event_type: str, payload: bytes) -> Event | str:
 
 
 class SqlOutboxBatch:
-    def __init__(self, rows: Sequence[Any], claim: SqlTransaction | None, units: Units) -> None:
+    def __init__(self, rows: Sequence[Any], claim: SqlTransaction | None, units: Units,
+                 busy: int = 0) -> None:
         self.events: list[StoredEvent] = []
+        self.busy = busy
         self._dead: list[tuple[int, str]] = []
         for seq, event_type, payload in rows:  # by place: cheaper than a Row's attributes
             got = _decoded(event_type, payload)
@@ -133,24 +142,25 @@ class SqlOutbox:
 
     @asynccontextmanager
     async def claim(self, limit: int, after: int = -1) -> AsyncIterator[SqlOutboxBatch]:
-        """The claim and up to ``limit`` pending events above ``after`` (0: the claim alone)."""
+        """Up to ``limit`` pending events above ``after`` of partitions no other relay holds
+        (0: the due retries' claim alone)."""
         if self.dialect == "postgresql":
             # the batch's commit need not wait for the disk: if a crash loses it, its events
             # are still pending and are delivered again (handlers are idempotent by event id)
-            # the claim's lock is taken with BEGIN: wait for another process's relay to finish
-            # its batch, then read what is left (a statement after the lock sees its commit)
             # while it is held, this task's other units are savepoints of it (adapters.storage.claimed)
             async with contextlib.AsyncExitStack() as stack:
-                try:
-                    tx = await stack.enter_async_context(self._units(durable=False, lock=_RELAY_LOCK_KEY))
+                try:  # the retries' claim (limit 0) waits for another relay's retries to finish
+                    tx = await stack.enter_async_context(
+                        self._units(durable=False, lock=None if limit else _RELAY_LOCK_KEY))
                 except Exception as exc:
                     if _sqlstate(exc) == "55P03":  # lock_timeout: a relay stalled or died holding it
-                        raise Unavailable("another process's relay has held the outbox claim for too "
-                                          "long (a stalled or lost process)") from exc
+                        raise Unavailable("another process's relay has held the outbox claim for "
+                                          "too long (a stalled or lost process)") from exc
                     raise
                 token = claimed.HOLDER.set((asyncio.current_task(), tx))
                 try:
-                    yield SqlOutboxBatch(await _pending(tx, limit, after), tx, self._units)
+                    rows, busy = await claim_rows(tx, limit, after) if limit else ((), 0)
+                    yield SqlOutboxBatch(rows, tx, self._units, busy)
                 finally:
                     claimed.HOLDER.reset(token)
             return
@@ -214,14 +224,20 @@ class SqlOutbox:
         parked: Any = f.parked.is_(True)
         if seqs is not None:
             parked = parked & f.seq.in_(list(seqs))
+        o = outbox.c
         async with self._units() as tx:
-            undecoded = select(f.seq).where(parked, f.consumer == RELAY)
-            requeued = await tx.execute(
-                update(outbox).where(outbox.c.seq.in_(undecoded)).values(delivered_at=None))
+            # undecodable rows go back in the queue, in their partition (rows older than h0007
+            # had none): they are few, and set aside only until their type is deployed
+            undecoded = (await tx.execute(select(o.seq, o.patient, o.event_id).join(
+                delivery_failures, f.seq == o.seq).where(parked, f.consumer == RELAY))).all()
+            if undecoded:
+                await tx.execute(update(outbox).where(o.seq == bindparam("s")).values(
+                    delivered_at=None, partition=bindparam("p")),
+                    [{"s": seq, "p": partition_of(patient, event)} for seq, patient, event in undecoded])
             await tx.execute(delete(delivery_failures).where(parked, f.consumer == RELAY))
             result = await tx.execute(update(delivery_failures).where(parked, f.consumer != RELAY)
                                         .values(parked=False, attempts=0, next_attempt_at=utcnow()))
-        return int(result.rowcount) + int(requeued.rowcount)
+        return int(result.rowcount) + len(undecoded)
 
     async def lag(self) -> tuple[int, float]:
         stmt = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.delivered_at.is_(None))
@@ -233,3 +249,10 @@ class SqlOutbox:
             oldest = datetime.fromisoformat(oldest)
         age = (utcnow().replace(tzinfo=None) - oldest.replace(tzinfo=None)).total_seconds()
         return int(count), max(age, 0.0)
+
+    async def horizon_read(self, settled: int, scan: int, patients: bool) -> HorizonRead:
+        return await outbox_reads.horizon_read(self._units, settled, scan, patients)
+
+    async def patient_events(self, patient: str, after: int, upto: int | None,
+                             types: Collection[str], limit: int) -> list[tuple[int, str, bytes]]:
+        return await outbox_reads.patient_events(self._units, patient, after, upto, types, limit)

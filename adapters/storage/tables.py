@@ -1,4 +1,5 @@
-"""The outbox's tables. Created by the host's migration branch (``host/migrations``)."""
+"""The outbox's tables, defined once (the host reads them only through the storage port). Created
+by the host's migration branch (``host/migrations``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -36,9 +38,16 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime),
+    # core.partitions.partition_of(patient, event_id), written with the row: the unit of the
+    # relays' shared work (adapters.storage.outbox_claims). The default serves only rows written
+    # by a process of the version before it (a rolling upgrade) and rows of before h0007.
+    Column("partition", SmallInteger, nullable=False, server_default=text("0")),
 )
-Index("ix_shifo_outbox_pending", outbox.c.seq, postgresql_where=text("delivered_at IS NULL"),
-      sqlite_where=text("delivered_at IS NULL"))
+# pending rows: PostgreSQL claims them partition by partition, SQLite (one relay) by seq alone
+Index("ix_shifo_outbox_pending", outbox.c.seq, sqlite_where=text("delivered_at IS NULL")) \
+    .ddl_if(dialect="sqlite")
+Index("ix_shifo_outbox_partition_pending", outbox.c.partition, outbox.c.seq,
+      postgresql_where=text("delivered_at IS NULL")).ddl_if(dialect="postgresql")
 Index("ix_shifo_outbox_patient", outbox.c.patient, outbox.c.seq)
 
 inbox = Table(

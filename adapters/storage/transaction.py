@@ -14,6 +14,7 @@ from adapters.storage.plans import Runner
 from adapters.storage.tables import inbox, outbox
 from core.clock import utcnow
 from core.events import Event, encode_event
+from core.partitions import partition_of
 from ports.sql import ArrayLiteral
 from ports.storage import Params, is_prepared, prepared
 
@@ -64,6 +65,7 @@ class SqlTransaction:
                 "event_id": event.id,
                 "event_type": event.event_type(),
                 "patient": event.patient,
+                "partition": partition_of(event.patient, event.id),
                 "facility": event.facility,
                 "payload": encode_event(event),
                 "created_at": utcnow(),

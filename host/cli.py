@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from core.errors import ConfigurationError
-from host import audit_command, demo
+from core.errors import ConfigurationError, Unavailable
+from host import audit_command, demo, pipeline_commands
 from host.console import opened, table
 from host.modules import Modules, discover, info_of
 from host.operator import account_commands
@@ -35,6 +35,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from host.operator import logs
     from host.web.app import create_app, freeze_heap
 
+    asyncio.run(pipeline_commands.preflight(settings))  # a message broker out of reach: one line
     logs.configure()  # JSON lines on stderr, each with its request id
 
     if args.workers > 1 and settings.database_url.startswith("sqlite"):
@@ -128,7 +129,7 @@ async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
         if args.events_command == "retry":
             count = await outbox.retry(args.seq or None)
             print(f"re-queued {count} parked deliver{'y' if count == 1 else 'ies'}; "
-                  "a running relay delivers them on its next pass")
+                  "a running relay (or, on a durable adapter, the consumers) delivers them soon")
             return 0
         failed = await outbox.failures(parked_only=not args.all)
     if not failed:
@@ -175,6 +176,9 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
                     help=f"where the demo passwords are written (default {demo.ACCOUNTS_FILE})")
     sub.add_parser("plugins", help="installed modules, which are enabled, versions, requirements")
     sub.add_parser("routes", help="every route and the permission it declares")
+    from host import asyncapi  # the events' contract for subscribers outside Shifo
+    sub.add_parser("asyncapi", help="the AsyncAPI document of the events on NATS (JSON on stdout)"
+                   ).set_defaults(run=asyncapi.command)
     ev = sub.add_parser("events", help="parked event deliveries").add_subparsers(
         dest="events_command", required=True, metavar="action")
     failed = ev.add_parser("failed", help="list parked deliveries")
@@ -182,6 +186,7 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     retry = ev.add_parser("retry", help="re-queue parked deliveries (all unless --seq)")
     retry.add_argument("--seq", type=int, action="append", help="outbox seq to re-queue (repeatable)")
     audit_command.add_parsers(sub)
+    pipeline_commands.add_parsers(sub)
     operator_commands.add_parsers(sub)
     account_commands.add_parsers(sub)
     for info, provided in modules.cli_commands() if modules else []:
@@ -200,7 +205,8 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
                             "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
-                            "audit": cmd_audit, **operator_commands.COMMANDS, **account_commands.COMMANDS}
+                            "audit": cmd_audit, **pipeline_commands.COMMANDS, **operator_commands.COMMANDS,
+                            **account_commands.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:  # the database is unreachable, a file cannot be written, ...
         print(f"shifo: error: {exc}", file=sys.stderr)
+        return 1
+    except Unavailable as exc:  # e.g. the message broker unreachable at start
+        print(f"shifo: error: {exc.detail}", file=sys.stderr)
         return 1
 
 

@@ -1,4 +1,4 @@
-"""How a claimed batch of events reaches the modules' handlers (the relay decides when).
+"""How a batch of events reaches the modules' handlers (the relay or the consumers decide when).
 
 Usually every consumer takes the batch in the claim's own transaction, which also records each
 (consumer, event id) so a re-delivered event is never applied twice, and marks the batch
@@ -8,8 +8,12 @@ for a consumer whose batch failed, so a failure stays with its consumer and even
 those are savepoints of the claim's transaction: the storage never gives the claim's task a second
 connection while it holds the relay's lock; see ``adapters.storage.claimed``.) A delivery that
 keeps failing is retried with exponential backoff and parked after ``max_attempts``: due retries
-run in a claim of their own (:meth:`host.relay.Relay.drain`), so their outcome commits even when
-the batch claimed next rolls back.
+run in a claim of their own (:meth:`host.relay.Relay.drain`, or the consumers' retry loop with a
+durable adapter), so their outcome commits even when the batch claimed next rolls back.
+
+With a durable adapter each consumer takes its events from the broker (:mod:`host.consumers`):
+:meth:`Deliveries.of_consumer` applies one consumer's batch in one transaction with the inbox
+check and, if a handler fails, one event per transaction with its failure recorded, as above.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 from datetime import timedelta
 
 from core.clock import utcnow
+from core.errors import OutcomeUnknown, Unavailable
 from core.events import Event
 from host.pluginapi import EventHandler
 from ports.storage import Storage, Transaction
@@ -96,6 +101,24 @@ class Deliveries:
             for seq, event in mine:
                 await self.one(seq, event, handler, attempts=0, retry=False)
 
+    async def of_consumer(self, handler: EventHandler, batch: Batch) -> None:
+        """``handler``'s events of ``batch`` (from the broker): together, else one by one with
+        failures recorded. Raises only if the database is away: then nothing was recorded and
+        the broker offers the batch again."""
+        mine, seen = [], set()  # a redelivery beside its original: the same event twice in one batch
+        for seq, e in batch:
+            if e.id not in seen and offered(handler, e):
+                seen.add(e.id)
+                mine.append((seq, e))
+        if not mine:  # nothing for it: acknowledged without a transaction
+            return
+        if len(mine) > 1:
+            if await self._together(mine, handler):
+                return
+            await self.storage.ping()  # the database away is not the handler's failure: redeliver
+        for seq, event in mine:
+            await self.one(seq, event, handler, attempts=0, retry=False)
+
     async def retry_due(self, limit: int) -> None:
         now = utcnow()
         for failure, event in await self.storage.outbox.due_failures(now, limit):
@@ -121,10 +144,15 @@ class Deliveries:
         return True
 
     async def one(self, seq: int, event: Event, handler: EventHandler, attempts: int, retry: bool) -> None:
+        """One event in a transaction of its own; a handler's failure is recorded (retried later,
+        parked in the end), but a database that is away or lost the commit is raised: the event is
+        then offered again in order, not retried after later events of its patient."""
         try:
             async with self.storage.transaction() as tx:
                 if await tx.first_delivery(handler.consumer, event.id):
                     await handler.handle(event, tx)
+        except (Unavailable, OutcomeUnknown):
+            raise
         except Exception as exc:
             tried = attempts + 1
             park = tried >= self.max_attempts

@@ -20,6 +20,7 @@ from host.authz import Authorizer
 from host.migrations import VERSIONS as HOST_VERSIONS
 from host.modules import Modules
 from host.operator.scheduler import ReviewEnforcer
+from host.pipeline import Pipeline
 from host.relay import Relay
 from host.settings import Settings
 from host.tables import facility_modules
@@ -37,6 +38,7 @@ class Runtime:
     messaging: Messaging
     identity: Identity
     signature: Signature
+    pipeline: Pipeline
     relay: Relay
 
     def __init__(self, settings: Settings, modules: Modules) -> None:
@@ -78,7 +80,11 @@ class Runtime:
             return
         s = self.settings
         self.storage = await adapters.create("storage", s.storage_adapter, s)
-        self.messaging = await adapters.create("messaging", s.messaging_adapter, s)
+        try:  # a broker unreachable at start: the error says so, and the database is let go
+            self.messaging = await adapters.create("messaging", s.messaging_adapter, s)
+        except BaseException:
+            await self.storage.close()
+            raise
         self.identity = await adapters.create("identity", s.identity_adapter, s, storage=self.storage)
         self.signature = await adapters.create("signature", s.signature_adapter, s)
         self.services = {name: factory(self.storage) for name, factory in self.modules.services().items()}
@@ -93,12 +99,11 @@ class Runtime:
     async def start(self) -> None:
         await self.open()
         s = self.settings
-        self.relay = Relay(self.storage, self.handlers, self.messaging,
-                           batch=s.relay_batch, poll_seconds=s.relay_poll_seconds,
-                           max_attempts=s.relay_max_attempts, backoff_seconds=s.relay_backoff_seconds,
-                           gather_seconds=s.relay_gather_seconds)
+        self.pipeline = Pipeline(self.storage, self.messaging, self.handlers, s)
+        self.relay = self.pipeline.relay  # also drained by hand where nothing runs (the demo's seeding)
+        # the module consumers exist on a durable adapter only (else the relay delivers)
+        await self.pipeline.start(relay=s.run_relay, consumers=s.run_consumers)
         if s.run_relay:  # background work of this process: the relay and the access review
-            await self.relay.start()
             self.enforcer = ReviewEnforcer(self)
             await self.enforcer.start()
             self.checkpointer = Checkpointer(self.storage, key_of(s), s.audit_checkpoint_seconds)
@@ -113,7 +118,7 @@ class Runtime:
             for service in self.services.values():
                 if hasattr(service, "stop_background"):
                     await service.stop_background()
-            await self.relay.stop()
+            await self.pipeline.stop()  # before messaging and storage close below
             if self.enforcer is not None:
                 await self.enforcer.stop()
             if self.checkpointer is not None:

@@ -14,8 +14,9 @@ from typing import Any
 from core.errors import ConfigurationError, ValidationFailed
 from host import audit
 from host.console import opened, table
-from host.operator import config, imports, metrics, review
+from host.operator import config, imports, messaging_status, metrics, review
 from host.settings import Settings
+from ports.messaging import MessagingStatus
 
 REJECTED = 4
 
@@ -33,7 +34,8 @@ def add_parsers(sub: Any) -> None:
                           "(password from SHIFO_IMPORT_PASSWORD or asked)")
     patients.add_argument("--facility", required=True)
     patients.add_argument("--concurrency", type=int, default=8)
-    sub.add_parser("status", help="health, outbox, installations overdue and users due for review")
+    sub.add_parser("status", help="health, adapters, outbox and event stream, consumer lag, "
+                   "installations overdue and users due for review")
     rv = sub.add_parser("review", help="the yearly access review").add_subparsers(
         dest="review_command", required=True, metavar="action")
     rv.add_parser("enforce", help="suspend users whose access certification lapsed (run daily)")
@@ -95,9 +97,21 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             except Exception as exc:  # report, don't crash: this is the operator's dashboard
                 checks.append((name, f"DOWN ({type(exc).__name__})"))
         families = await metrics.snapshot(rt)
+        try:
+            status: MessagingStatus | None = await messaging_status.read(rt, fresh=True)
+        except Exception:  # reported as the messaging check above
+            status = None
     print(f"modules: {', '.join(rt.modules.names)}")
+    print(f"adapters: storage {settings.storage_adapter}, messaging {rt.messaging.name} "
+          f"({'durable' if rt.messaging.durable else 'in-process: the relay delivers'})")
     print(table(("check", "status"), checks), end="\n\n")
     print(table(("measure", "value"), [(f.name, f"{f.samples[0].value:g}") for f in families]))
+    if status is not None and status.stream:
+        print("\nstream: " + ", ".join(f"{k} {v}" for k, v in status.stream.items()))
+    if status is not None and status.groups:
+        print("\n" + table(("consumer group", "module", "pending", "unacknowledged", "redelivered"), [
+            (g.group, messaging_status.group_module(g.group), g.pending, g.ack_pending, g.redelivered)
+            for g in status.groups]))
     return 0 if all(s == "ok" for _, s in checks) else 1
 
 

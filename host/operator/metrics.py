@@ -3,7 +3,8 @@
 Request counts and latency are process-wide series labelled by module and route template (never
 by raw path, so ids do not explode the label space). The rest is read from the database at scrape
 time: outbox lag and parked events, sign-in failures and lockouts (from the audit trail),
-installations overdue and users due for review.
+installations overdue and users due for review. The messaging series (the adapters in use, the
+stream, each consumer group's lag and redeliveries) come from :mod:`host.operator.messaging_status`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core.errors import ShifoError
 from host import audit_key
 from host.audit import audit_log
 from host.audit_ledger import number
-from host.operator import config, review, sla
+from host.operator import config, messaging_status, review, sla
 from host.operator.logs import request_id_of, request_id_var
 from host.pluginapi import public
 from host.runtime import Runtime
@@ -183,6 +184,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
             families = [*await snapshot(runtime), _db_up(1)]
     except Exception as exc:
         families = _unread(exc)
+    families += await messaging_status.families(runtime)
     scrape = CollectorRegistry()
     scrape.register(_Snapshot(families))
     body = generate_latest(REQUESTS) + generate_latest(scrape)

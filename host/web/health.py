@@ -30,6 +30,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     deadline = asyncio.get_running_loop().time() + runtime.settings.pool_timeout_seconds + 1.0
     database, messaging = await asyncio.gather(_probe(runtime.storage.ping, deadline),
                                                _probe(runtime.messaging.ping, deadline))
+    messaging["adapter"] = getattr(runtime.messaging, "name", "?")
     checks: dict[str, Any] = {"database": database, "messaging": messaging}
     connections = getattr(runtime.storage, "connections", None)  # the SQL adapter's, on PostgreSQL
     if (held := connections() if connections is not None else None) is not None:

@@ -348,29 +348,53 @@ async def test_a_relay_woken_as_it_is_stopped_still_stops(db_url: str) -> None:
             assert asyncio.get_running_loop().time() - asked < 2.0
 
 
-async def test_commits_arriving_together_reach_a_consumer_in_one_pass(db_url: str) -> None:
+async def test_an_isolated_commit_is_delivered_without_the_gather_window(db_url: str) -> None:
+    """An idle relay serves a wake-up at once: the gather window is for backlogs only."""
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handle(event: Event, tx: Transaction) -> None:
+        arrived.put_nowait(loop.time())
+
+    async with migrated(db_url) as storage:
+        relay = Relay(storage, [EventHandler(consumer="t.alone", event_types=(PING,), handle=handle)],
+                      poll_seconds=30, gather_seconds=0.5)
+        await relay.start()
+        try:
+            await asyncio.sleep(0.2)  # its first pass is done: it now waits for a wake-up
+            for n in (1, 2):
+                committed = loop.time()
+                await publish(storage, Pinged(n=n))
+                assert await asyncio.wait_for(arrived.get(), 5) - committed < 0.25
+                await asyncio.sleep(0.1)  # idle again
+        finally:
+            await relay.stop()
+
+
+async def test_commits_arriving_together_share_passes(db_url: str) -> None:
+    """Under a burst the relay gathers: far fewer passes than events, each event once."""
     batches: list[list[int]] = []
-    arrived = asyncio.Event()
 
     async def many(events: Sequence[Event], tx: Transaction) -> None:
         batches.append([getattr(e, "n", 0) for e in events])
-        arrived.set()
 
     async def one(event: Event, tx: Transaction) -> None:
         await many([event], tx)
 
     async with migrated(db_url) as storage:
         relay = Relay(storage, [EventHandler(consumer="t.gathered", event_types=(PING,), handle=one,
-                                             handle_batch=many)], poll_seconds=30, gather_seconds=0.3)
+                                             handle_batch=many)], poll_seconds=30, gather_seconds=0.1)
         await relay.start()
         try:
-            await asyncio.sleep(0.2)  # its first pass is done: it now waits for a wake-up
-            for n in (1, 2, 3):  # three commits, each waking the relay
+            await asyncio.sleep(0.2)
+            before = relay.passes
+            for n in range(1, 31):  # thirty commits, each waking the relay
                 await publish(storage, Pinged(n=n))
-            await asyncio.wait_for(arrived.wait(), 5)
-            assert batches == [[1, 2, 3]]
+            await wait_for_empty_outbox(storage)
         finally:
             await relay.stop()
+        assert sorted(n for b in batches for n in b) == list(range(1, 31))
+        assert len(batches) <= 10 and relay.passes - before <= 10, batches
 
 
 async def test_redelivered_event_is_applied_once(db_url: str) -> None:
@@ -557,7 +581,7 @@ async def test_relay_waiting_for_anothers_claim_stops_promptly(db_url: str) -> N
         await busy.start()
         await asyncio.sleep(0.3)  # busy holds the claim inside its handler
         await waiting.start()
-        await asyncio.sleep(0.3)  # waiting waits for the advisory lock
+        await asyncio.sleep(0.3)  # waiting finds the event's partition held: it skips it and polls
         await asyncio.wait_for(waiting.stop(), 2)
         release.set()
         await wait_for_empty_outbox(one.storage)
@@ -598,3 +622,37 @@ async def test_a_failed_read_inside_the_claim_leaves_the_claim_whole(db_url: str
         assert await count(storage, FACILITY_ROWS) == 1 and commits[-2:] == ["off", "on"]
         [refused] = await storage.outbox.failures()
         assert refused.consumer == "t.locking" and "cannot take a lock" in refused.last_error
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_relays_sharing_partitions_leave_no_event_below_their_floor(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay whose drain skipped partitions another relay held must not raise its floor past
+    their rows: else they wait for the next full scan, and their patients' later events overtake
+    them. With the full scan pushed out of reach, everything still arrives, in order, promptly."""
+    monkeypatch.setattr("host.relay.FULL_SCAN_SECONDS", 3600.0)
+    seen: list[tuple[str | None, int]] = []
+
+    async def handle(event: Event, tx: Transaction) -> None:
+        await asyncio.sleep(0.002)  # hold the partitions a moment: the other relay finds them busy
+        seen.append((event.patient, getattr(event, "n", 0)))
+
+    patients = [f"6{i:013d}" for i in range(12)]
+    settings = settings_for(db_url)
+    async with opened(settings) as rt:
+        relays = [Relay(rt.storage, [EventHandler(consumer="t.floor", event_types=(PING,), handle=handle)],
+                        batch=20, poll_seconds=0.05) for _ in range(2)]
+        for relay in relays:
+            await relay.start()
+        try:
+            for n in range(0, 300, 3):
+                await publish(rt.storage, *(Pinged(n=k, patient=patients[k % 12]) for k in range(n, n + 3)))
+            await wait_for_empty_outbox(rt.storage, within=8)
+        finally:
+            for relay in relays:
+                await relay.stop()
+    assert sorted(n for _, n in seen) == list(range(300))
+    for patient in patients:
+        got = [n for p, n in seen if p == patient]
+        assert got == sorted(got), (patient, got)

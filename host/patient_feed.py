@@ -1,10 +1,11 @@
 """What the patient's live stream shows: their outbox rows, read by position and rendered for the app.
 
 The outbox keeps every committed event (delivered rows are not deleted), so it is a durable log per
-patient (index ``(patient, seq)``) and ``seq`` is a position a client can resume from. Only events
-about the patient's own record are shown, each as a plain JSON object: the staff ids an event carries
-(author, prescriber, dispenser ...) stay inside the platform. Which event types are shown, and the
-record each is about, the enabled modules say (hook ``shifo_patient_feed``): the host names none.
+patient (read through the storage port, ``Outbox.patient_events``) and ``seq`` is a position a
+client can resume from. Only events about the patient's own record are shown, each as a plain JSON
+object: the staff ids an event carries (author, prescriber, dispenser ...) stay inside the platform.
+Which event types are shown, and the record each is about, the enabled modules say (hook
+``shifo_patient_feed``): the host names none.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
 
 from core.events import Event, decode_event
-from host.outbox_horizon import OUTBOX
 from host.pluginapi import FeedEvent
 from ports.storage import Storage
 
@@ -51,20 +50,15 @@ async def read(storage: Storage, pinfl: str, after: int, upto: int, limit: int, 
                feed: Mapping[str, FeedEvent]) -> tuple[list[FeedItem], int]:
     """The patient's events of the types ``feed`` shows (``Runtime.feed``) with ``after < seq <=
     upto`` in ``seq`` order (at most ``limit``), and the position read up to: ``upto``, or the last
-    row's ``seq`` when there may be more."""
-    o = OUTBOX.c
-    stmt = (select(o.seq, o.event_type, o.payload)
-            .where(o.patient == pinfl, o.seq > after, o.seq <= upto, o.event_type.in_(list(feed)))
-            .order_by(o.seq).limit(limit))
-    async with storage.transaction(readonly=True) as tx:
-        rows = (await tx.execute(stmt)).all()
+    row's ``seq`` when there may be more. Read from the durable record (``Outbox.patient_events``)."""
+    rows = await storage.outbox.patient_events(pinfl, after, upto, list(feed), limit)
     items = []
-    for row in rows:
+    for seq, event_type, payload in rows:
         try:
-            event = decode_event(row.event_type, bytes(row.payload))
+            event = decode_event(event_type, payload)
         except Exception:  # a type this process cannot read (mid rolling upgrade): skip, keep going
-            log.warning("cannot render outbox row %s (%s) for the patient stream", row.seq, row.event_type)
+            log.warning("cannot render outbox row %s (%s) for the patient stream", seq, event_type)
             continue
-        view = render(event, feed.get(row.event_type))
-        items.append(FeedItem(int(row.seq), row.event_type, msgspec.json.encode(view).decode()))
-    return items, (int(rows[-1].seq) if len(rows) == limit else upto)
+        view = render(event, feed.get(event_type))
+        items.append(FeedItem(seq, event_type, msgspec.json.encode(view).decode()))
+    return items, (rows[-1][0] if len(rows) == limit else upto)

@@ -24,7 +24,7 @@ from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-from host.web import accounts, auth, guard, health, problems
+from host.web import accounts, asyncapi_route, auth, guard, health, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
 from host.web.guard import bearer_token, client_of
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
     routers.append(Router(path="/fhir", route_handlers=fhir_web.handlers(runtime, settings), tags=["fhir"]))
     app = Litestar(
         route_handlers=[health.health, health.ready, operator_metrics.metrics, auth.router, accounts.router,
-                        operator_web.router, *routers],
+                        operator_web.router, asyncapi_route.asyncapi_document, *routers],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
         before_request=guard.before_request,  # admits the caller before the body is read

@@ -72,6 +72,8 @@ class Leases:
             if entry.value != self.member.encode() or entry.revision is None:
                 return False
             revision = entry.revision
+        except BadRequestError:  # 10071 on a key re-created after its delete: next pass tries again
+            return False
         self._held(partition, revision)
         return True
 

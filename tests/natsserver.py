@@ -37,7 +37,8 @@ def _die_with_parent() -> None:
 
 
 class NatsServer:
-    def __init__(self, binary: str, store: Path | None = None) -> None:
+    def __init__(self, binary: str, store: Path | None = None, extra_config: str = "") -> None:
+        """``extra_config``: more nats-server configuration (TLS, authorization) for this server."""
         self.binary = binary
         self.dir = store or Path(tempfile.mkdtemp(prefix="shifo-nats-"))
         self.port = _free_port()
@@ -50,7 +51,7 @@ class NatsServer:
         # (and the kill tests) need "always", a 3-replica cluster gets durability from the quorum.
         self.config.write_text(
             f'listen: "127.0.0.1:{self.port}"\n'
-            f'jetstream {{ store_dir: "{self.dir / "js"}", sync_interval: always }}\n')
+            f'jetstream {{ store_dir: "{self.dir / "js"}", sync_interval: always }}\n' + extra_config)
 
     def start(self) -> NatsServer:
         log = open(self.dir / "server.log", "ab")  # the child writes it

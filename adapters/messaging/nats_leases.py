@@ -39,10 +39,12 @@ class Leases:
     def _key(self, partition: int) -> str:
         return f"p.{self.group}.{partition}"
 
-    def valid(self, partition: int) -> bool:
-        """Still ours for sure: refreshed less than (most of) a TTL ago. A puller checks this
-        before every fetch, so a process cut off from the broker stops pulling in time."""
-        return time.monotonic() < self._valid_until.get(partition, 0.0)
+    def valid(self, partition: int, for_seconds: float = 0.0) -> bool:
+        """Still ours for sure, for ``for_seconds`` more: refreshed less than (most of) a TTL ago.
+        A puller asks this before every fetch with the fetch's timeout, so a fetch ends before the
+        key can expire: a process cut off from the broker stops receiving messages before another
+        may take the partition (whose hand-over then sees them as unacknowledged)."""
+        return time.monotonic() + for_seconds < self._valid_until.get(partition, 0.0)
 
     def _held(self, partition: int, revision: int) -> None:
         self.revisions[partition] = revision

@@ -22,6 +22,7 @@ from typing import Any
 
 import nats
 
+from core.errors import OutcomeUnknown, Unavailable
 from ports.messaging import Handle
 from ports.storage import StoredEvent
 
@@ -51,6 +52,9 @@ class Puller:
         backoff = self.backoff
         try:
             while not stop.is_set() and self.leases.valid(partition):
+                if not self.leases.valid(partition, for_seconds=self.fetch_timeout):
+                    await _pause(stop, 0.05)  # a fetch must end while the lease is surely ours:
+                    continue  # wait for the lease keeper's refresh (see Leases.valid)
                 try:
                     msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
                 except (TimeoutError, nats.errors.TimeoutError):
@@ -64,12 +68,30 @@ class Puller:
                     continue
                 await _pause(stop, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                for msg in msgs:  # in order: redelivered before anything later of the partition
-                    with contextlib.suppress(*BROKER_ERRORS):
-                        await msg.nak()
+                await self._give_back(consumer, msgs, stop)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _give_back(self, consumer: str, msgs: list[Any], stop: asyncio.Event) -> None:
+        """Nak the batch in order, and wait until the server has taken the last nak before the next
+        fetch. The server queues acknowledgements apart from pull requests: a fetch sent right
+        after plain naks was seen served with newer messages of the partition while the batch was
+        still pending, so a patient's later event was handled before the redelivered earlier one.
+        A nak sent as a request is answered once processed (acknowledgements of one consumer are
+        processed in order), so after that answer the whole batch waits in the redelivery queue,
+        which the server serves before anything new."""
+        try:
+            for msg in msgs[:-1]:
+                await msg.nak()
+            if msgs:
+                await self.nc.request(msgs[-1].reply, b"-NAK", timeout=max(1.0, self.fetch_timeout * 2))
+        except BROKER_ERRORS as exc:
+            # not confirmed: the batch comes back after the ack wait at the latest; until then
+            # nothing later may be pulled, so wait that out rather than risk overtaking it
+            log.warning("nats nak %s not confirmed (%s): pausing one ack wait", consumer,
+                        exc.__class__.__name__)
+            await _pause(stop, self.ack_wait)
 
     async def _settle_handover(self, consumer: str, stop: asyncio.Event) -> None:
         """Wait out messages delivered before this puller took the partition (module docstring)."""
@@ -93,6 +115,10 @@ class Puller:
         try:
             if events:
                 await self.handle(events)
+        except (Unavailable, OutcomeUnknown) as exc:  # the database away: one line, not a traceback
+            log.warning("consumer group %s: a batch of %d goes back to the broker (%s)",
+                        self.group, len(events), exc.detail)
+            return False
         except Exception:  # retried after a backoff, never fatal
             log.exception("consumer group %s failed on a batch of %d; retrying after a backoff",
                           self.group, len(events))

@@ -95,7 +95,8 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
                 await probe()
                 checks.append((name, "ok"))
             except Exception as exc:  # report, don't crash: this is the operator's dashboard
-                checks.append((name, f"DOWN ({type(exc).__name__})"))
+                said = getattr(exc, "detail", None)  # a ShifoError says why (never a secret)
+                checks.append((name, f"DOWN ({said or type(exc).__name__})"))
         families = await metrics.snapshot(rt)
         try:
             status: MessagingStatus | None = await messaging_status.read(rt, fresh=True)

@@ -343,3 +343,17 @@ def test_shifo_serve_with_refused_credentials_says_so_in_one_line(
     err = capsys.readouterr().err
     assert "shifo: error: message bus refused the credentials" in err, err
     assert TOKEN not in err
+
+
+def test_shifo_status_shows_why_the_bus_is_down(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SHIFO_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'shifo.db'}")
+    assert cli.main(["migrate"]) == 0
+    for name, value in (("MESSAGING_ADAPTER", "nats"), ("NATS_URL", world.token.url),
+                        ("NATS_TOKEN", "wrong-" + TOKEN), ("NATS_CONNECT_TIMEOUT_SECONDS", "1")):
+        monkeypatch.setenv(f"SHIFO_{name}", value)
+    capsys.readouterr()
+    cli.main(["status"])
+    said = capsys.readouterr()
+    assert "refused the credentials" in said.out + said.err, said
+    assert TOKEN not in said.out + said.err

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     identity_adapter: str = "local"
     signature_adapter: str = "dev"
     signature_dev_keys_dir: str | None = None  # dev signer keys; None: extra[...] or var/dev-keys
+    signature_path_cache: bool = True  # remember validated certificate paths (docs/signature-adapters.md)
     max_body_bytes: int = 1_048_576
     # outbox relay
     relay_batch: int = 200

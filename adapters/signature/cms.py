@@ -3,7 +3,8 @@ adapter (x509, dev) takes, so no adapter hand-parses ASN.1 or re-implements path
 
 The certificate is validated at the signing time (the signed ``signingTime`` attribute), against
 the trust anchors, with revocation lists *required* for every non-root certificate in the path:
-a missing or stale CRL makes a signature not valid rather than silently unchecked.
+a missing or stale CRL makes a signature not valid rather than silently unchecked. A path that
+validated may be remembered (:mod:`adapters.signature.path_cache`); the signature never is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pyhanko.sign.validation.generic_cms import async_validate_cms_signature, as
 from pyhanko.sign.validation.status import SignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from adapters.signature.path_cache import PathCache, signature_holds
 from adapters.signature.trust import TrustStore
 from ports.signature import PINFL_OID, Verification, refused
 
@@ -94,7 +96,7 @@ async def _validate(signed: cms.SignedData, content: bytes, detached: bool,
 
 
 def _inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore,
-             now: dt.datetime, skew: dt.timedelta) -> Report:
+             now: dt.datetime, skew: dt.timedelta, paths: PathCache | None = None) -> Report:
     try:
         signed = cms.ContentInfo.load(signature)["content"]
         signer_info = extract_signer_info(signed)
@@ -116,29 +118,38 @@ def _inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustSt
     if when is not None and when > now + skew:
         return Report(refused("the signing time lies in the future; check the signing computer's clock",
                               **known), signer)
-    context = ValidationContext(
-        trust_roots=list(trust.roots), other_certs=list(trust.intermediates), crls=list(trust.crls),
-        moment=when or now, revocation_mode="require", retroactive_revinfo=True, allow_fetching=False)
-    try:
-        status = asyncio.run(_validate(signed, content, detached, context))
-    except Exception:
-        log.debug("signature failed structural validation", exc_info=True)
-        return Report(refused("the signature is malformed", **known), signer)
-    intact = bool(status.intact and status.valid)
-    indic = status.trust_problem_indic
+    moment = when or now
+    content_type = signed["encap_content_info"]["content_type"].native
+    if (paths is not None and (carried is None or carried == content)
+            and paths.covers(trust, certs.signer_cert, moment)
+            and signature_holds(signer_info, certs.signer_cert, content_type, content, moment)):
+        intact = trusted = True  # the path validated before; the signature itself just now
+        revoked, indic, path = False, None, None
+    else:
+        context = ValidationContext(
+            trust_roots=list(trust.roots), other_certs=list(trust.intermediates), crls=list(trust.crls),
+            moment=moment, revocation_mode="require", retroactive_revinfo=True, allow_fetching=False)
+        try:
+            status = asyncio.run(_validate(signed, content, detached, context))
+        except Exception:
+            log.debug("signature failed structural validation", exc_info=True)
+            return Report(refused("the signature is malformed", **known), signer)
+        intact, trusted = bool(status.intact and status.valid), bool(status.trusted)
+        revoked, indic, path = bool(status.revoked), status.trust_problem_indic, status.validation_path
     if not intact:
         reason: str | None = "the document was changed after signing, or the signature is damaged"
     elif carried is not None and carried != content:
         reason = "the signed document differs from the one presented"
-    elif not status.trusted:
+    elif not trusted:
         reason = _TRUST_REASONS.get(indic, f"the signer's certificate failed validation ({indic})")
     elif not is_pinfl(signer.pinfl):
         reason = "the signer's certificate carries no valid PINFL"
     else:
         reason = None
+    if paths is not None and path is not None and intact and trusted:
+        paths.remember(trust, certs.signer_cert, path)
     verdict = Verification(valid=True, **known) if reason is None else refused(reason, **known)
-    return Report(verdict, signer, intact=intact, trusted=bool(status.trusted), revoked=bool(status.revoked),
-                  content=carried)
+    return Report(verdict, signer, intact=intact, trusted=trusted, revoked=revoked, content=carried)
 
 
 def is_pinfl(value: object) -> bool:
@@ -147,7 +158,9 @@ def is_pinfl(value: object) -> bool:
 
 
 async def inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore,
-                  skew: dt.timedelta = dt.timedelta(minutes=5), now: dt.datetime | None = None) -> Report:
-    """Verify off the event loop: path validation is CPU work of a few milliseconds."""
+                  skew: dt.timedelta = dt.timedelta(minutes=5), now: dt.datetime | None = None,
+                  paths: PathCache | None = None) -> Report:
+    """Verify off the event loop: path validation is CPU work of a few milliseconds. With
+    ``paths``, a path validated before is taken from that cache (the signature is still checked)."""
     return await asyncio.to_thread(_inspect, content, signature, detached=detached, trust=trust,
-                                   now=now or dt.datetime.now(dt.UTC), skew=skew)
+                                   now=now or dt.datetime.now(dt.UTC), skew=skew, paths=paths)

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapters.signature import setting
+from adapters.signature.path_cache import PathCache
 from adapters.signature.trust import TrustStore
-from adapters.signature.x509 import X509Signature
+from adapters.signature.x509 import X509Signature, path_cache
 from core.pinfl import parse as parse_pinfl
 from ports.kits.pki import DAY, Credential, make_ca, make_crl, make_person, sign_cms
 from ports.signature import Verification
@@ -53,8 +54,9 @@ def _save(key_path: Path, cred: Credential) -> Credential:
 
 
 class DevSignature:
-    def __init__(self, keys_dir: Path) -> None:
+    def __init__(self, keys_dir: Path, *, paths: PathCache | None = None) -> None:
         self.dir = keys_dir
+        self._paths = paths  # one cache across CRL republications: a new store empties it
         (keys_dir / "people").mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         now = dt.datetime.now(dt.UTC)
@@ -67,7 +69,7 @@ class DevSignature:
         self._revoked = {r.serial_number: r.revocation_date_utc for r in crl or ()}
         if crl is None or crl.next_update_utc is None or crl.next_update_utc < now + 7 * DAY:
             self._publish_crl()
-        self._verifier = X509Signature(self._store())
+        self._verifier = X509Signature(self._store(), paths=self._paths)
 
     def _store(self) -> TrustStore:
         return TrustStore.from_bytes([self.ca.cert_pem], [(self.dir / "ca.crl").read_bytes()])
@@ -95,12 +97,12 @@ class DevSignature:
             return False
         return cred.cert.not_valid_after_utc > now + DAY and cred.cert.serial_number not in self._revoked
 
-    def revoke(self, serial: int) -> None:
-        """List a dev certificate as revoked from now on (to try what revocation looks like)."""
+    def revoke(self, serial: int, *, since: dt.datetime | None = None) -> None:
+        """List a dev certificate as revoked from now on, or ``since`` (to try what revocation looks like)."""
         with self._lock:
-            self._revoked[serial] = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            self._revoked[serial] = since or dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
             self._publish_crl()
-            self._verifier = X509Signature(self._store())
+            self._verifier = X509Signature(self._store(), paths=self._paths)
 
     async def sign(self, content: bytes, *, signer_pinfl: str, signer_name: str = "",
                    detached: bool = True) -> bytes:
@@ -116,4 +118,5 @@ class DevSignature:
 
 
 def create(settings: Any) -> DevSignature:
-    return DevSignature(Path(setting(settings, "signature_dev_keys_dir", "var/dev-keys")))
+    return DevSignature(Path(setting(settings, "signature_dev_keys_dir", "var/dev-keys")),
+                        paths=path_cache(settings))

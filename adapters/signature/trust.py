@@ -8,10 +8,12 @@ republished; :class:`TrustDirectory` notices changed files and reloads without a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from asn1crypto import crl, pem, x509  # type: ignore[import-untyped]
@@ -44,6 +46,18 @@ class TrustStore:
         return cls(roots=tuple(c for c, a in zip(certs, anchor, strict=True) if a),
                    intermediates=tuple(c for c, a in zip(certs, anchor, strict=True) if not a),
                    crls=tuple(crl.CertificateList.load(der) for blob in crls for der in _blocks(blob)))
+
+    @cached_property
+    def fingerprint(self) -> bytes:
+        """Names exactly this set of anchors, certificates and CRLs: what was validated against
+        one store says nothing about another (see :mod:`adapters.signature.path_cache`)."""
+        digest = hashlib.sha256()
+        for group in (self.roots, self.intermediates, self.crls):
+            for item in group:
+                der = item.dump()
+                digest.update(len(der).to_bytes(8, "big") + der)
+            digest.update(b"|")
+        return digest.digest()
 
 
 class TrustDirectory:

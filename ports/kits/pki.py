@@ -128,6 +128,14 @@ class TestPki:
     def crl_pem(self) -> bytes:
         return self.crl.public_bytes(serialization.Encoding.PEM)
 
+    def crl_revoking_signer_pem(self) -> bytes:
+        """The CRL as republished after the ``valid`` signer's key was lost a day ago."""
+        now = dt.datetime.now(dt.UTC)
+        revoked = {self.revoked.cert.serial_number: self.now - dt.timedelta(hours=1),
+                   self.signer.cert.serial_number: now - DAY}
+        crl = make_crl(self.ca, revoked, now=now + dt.timedelta(seconds=1))
+        return crl.public_bytes(serialization.Encoding.PEM)
+
     def write_trust_dir(self, path: Path) -> Path:
         """The layout the X.509 adapter reads: CA certificates (``*.pem``) and CRLs (``*.crl``)."""
         path.mkdir(parents=True, exist_ok=True)

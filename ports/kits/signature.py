@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -53,6 +54,10 @@ class SignatureBench(Protocol):
 class SignatureKitSubject:
     adapter: Signature
     bench: SignatureBench
+    # publishes, the way an operator would (a new CRL in the trust directory, a call to the
+    # provider), that the bench's ``valid`` certificate was revoked a day ago; None: the subject
+    # cannot, and the kit skips the case
+    revoke: Callable[[], Awaitable[None]] | None = None
 
 
 def _refused(result: Verification) -> None:
@@ -118,6 +123,19 @@ class SignatureContract:
                                                           detached: bool) -> None:
         s = signature_kit_subject
         signature = s.bench.sign("valid", CONTENT, detached=not detached)
+        _refused(await s.adapter.verify(CONTENT, signature, detached=detached))
+
+    async def test_a_revocation_published_later_is_felt_at_once(
+            self, signature_kit_subject: SignatureKitSubject, detached: bool) -> None:
+        """Whatever an adapter remembers between calls (a validated path, a provider's answer),
+        the first verification after a revocation is published refuses the signature."""
+        s = signature_kit_subject
+        if s.revoke is None:
+            pytest.skip("this subject cannot publish a revocation")
+        signature = s.bench.sign("valid", CONTENT, detached=detached)
+        for _ in range(2):  # twice: a cache, if any, now holds the signer
+            assert (await s.adapter.verify(CONTENT, signature, detached=detached)).valid
+        await s.revoke()
         _refused(await s.adapter.verify(CONTENT, signature, detached=detached))
 
     @pytest.mark.parametrize("kind", ["empty", "random", "text", "base64", "truncated", "json"])

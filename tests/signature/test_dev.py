@@ -45,7 +45,11 @@ class TestDevAdapter(SignatureContract):
     @pytest.fixture
     def signature_kit_subject(self, tmp_path) -> SignatureKitSubject:
         dev = create(Settings(extra={"signature_dev_keys_dir": str(tmp_path / "keys")}))
-        return SignatureKitSubject(adapter=dev, bench=DevBench(dev))
+
+        async def revoke() -> None:
+            dev.revoke(dev.enroll(SIGNER).cert.serial_number, since=dt.datetime.now(dt.UTC) - DAY)
+
+        return SignatureKitSubject(adapter=dev, bench=DevBench(dev), revoke=revoke)
 
 
 async def test_signs_for_a_user_and_keeps_keys_private_and_stable(tmp_path) -> None:

@@ -20,4 +20,8 @@ class TestX509Adapter(SignatureContract):
     def signature_kit_subject(self, pki: TestPki, tmp_path) -> SignatureKitSubject:
         trust = pki.write_trust_dir(tmp_path / "trust")
         adapter = create(Settings(extra={"signature_trust_dir": str(trust)}))
-        return SignatureKitSubject(adapter=adapter, bench=pki)
+
+        async def revoke() -> None:
+            (trust / "ca.crl").write_bytes(pki.crl_revoking_signer_pem())
+
+        return SignatureKitSubject(adapter=adapter, bench=pki, revoke=revoke)

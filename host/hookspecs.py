@@ -79,6 +79,14 @@ def shifo_fhir_resources() -> list[FhirResource]:  # type: ignore[empty-body]
     check (``object``/``action`` as on the native route, in the caller's facility) and the
     patient compartment (a patient caller only ever gets items whose ``patient`` is their own),
     and audits every read. Providers are ``async`` and only map the module's rows to FHIR JSON.
+
+    A resource with a ``create`` (and its ``write_object``/``write_action``, the native record
+    route's permission) may be created in a ``transaction`` Bundle (``POST /fhir``). The host
+    validates the Bundle, checks every entry's permission first (a Bundle with one entry the caller
+    may not write is refused whole), then runs all entries in one write transaction: ``create``
+    receives a :class:`~host.pluginapi.FhirWrite` (``tx``, and ``ctx`` as a route handler's) and the
+    entry's resource, writes it as the native route does (events, audit), and returns the created
+    resource. Any error it raises rolls back the whole Bundle; the host names the entry.
     """
 
 
@@ -168,10 +176,12 @@ def shifo_migrations() -> str | None:
 def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
     """Subscribe to catalogue events (``core.events``).
 
-    The relay calls each handler after the event's transaction committed, at least once and in
-    commit order per patient, inside a transaction the host opens: usually one shared by every
-    consumer of a batch of events and committed once; an event the consumer already handled is
-    skipped. A handler that raises rolls that transaction back; the batch is then delivered
+    Each handler is called after the event's transaction committed, at least once and in commit
+    order per patient, inside a transaction the host opens; an event the consumer already handled
+    is skipped. With the in-process messaging adapter the relay calls it, usually in one
+    transaction shared by every consumer of a batch; with a durable adapter (``nats``) the
+    consumer's own group takes the events from the broker, in whichever process holds the
+    patient's partition, one transaction per batch and consumer. A handler that raises rolls that transaction back; the batch is then delivered
     consumer by consumer, each in a transaction of its own, and the failing delivery is retried
     with backoff, then parked (``shifo events failed``). So a handler may be called again for an
     event whose transaction rolled back; it writes only through ``tx`` and never swallows a

@@ -69,10 +69,12 @@ class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
 
     ``consumer`` names the handler for idempotency and the failed-events list; keep it stable.
     ``handle`` runs inside a transaction the host opens and skips events it already handled.
-    Usually that transaction is shared with the other consumers of the batch and commits once; if
-    any handler raises, all of it rolls back and each consumer gets the batch again in a
-    transaction of its own. So write only through ``tx``, never catch a database error and carry
-    on, and expect to be called again for an event whose transaction rolled back.
+    With the in-process messaging adapter that transaction is usually shared with the other
+    consumers of the batch and commits once; with a durable one (``nats``) each consumer takes its
+    events from the broker in a transaction of its own, in any process. Either way, if the handler
+    raises its transaction rolls back and the events are offered again one by one. So write only
+    through ``tx``, never catch a database error and carry on, and expect to be called again for an
+    event whose transaction rolled back.
     ``accepts``, if given, says which events of those types concern the consumer at all: the relay
     offers it no others, so an ignored event costs no transaction. ``handle_batch``, if given,
     receives several new events at once in commit order and must do exactly what ``handle`` would
@@ -135,6 +137,16 @@ class Context(msgspec.Struct, kw_only=True):
     settings: Any = None
     #: asks the identity port again whether the request's token is still live (set by the host)
     session_check: Callable[[], Awaitable[bool]] | None = None
+    #: the guard's decision for another permission, asked in the request's facility (set by the host)
+    permits: Callable[[str, str], Awaitable[bool]] | None = None
+
+    async def may(self, object: str, action: str) -> bool:
+        """May the caller do ``action`` on ``object`` here, as the guard would decide for a route
+        declaring ``requires(object, action)``: their roles at the request's facility allow it and
+        the object's module is installed there. For a route whose body carries several things each
+        with its own permission (an examination's entries): the route's own permission admits the
+        caller, the handler asks this for each part. False without a staff caller and facility."""
+        return False if self.permits is None else await self.permits(object, action)
 
     async def signed_in(self) -> bool:
         """Is the caller's session still live (not logged out, expired, suspended)? For responses
@@ -392,8 +404,17 @@ class FhirRequest(msgspec.Struct, kw_only=True):
         return self._refs[pinfl]
 
 
+class FhirWrite(FhirRequest, kw_only=True):
+    """What a writer receives (``FhirResource.create``): a *write* transaction that the host
+    commits or rolls back with the whole transaction Bundle, and the caller's :class:`Context` (its
+    ``principal``, ``facility``, module ``settings`` and ``audit``) as a native route's handler gets."""
+
+    ctx: Context
+
+
 FhirRead = Callable[[FhirRequest, str], Awaitable[FhirItem | None]]
 FhirSearch = Callable[[FhirRequest, FhirQuery], Awaitable[list[FhirItem]]]
+FhirCreate = Callable[[FhirWrite, dict[str, Any]], Awaitable[FhirItem]]
 
 
 class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
@@ -402,6 +423,14 @@ class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
     ``object``/``action`` is the permission of the module's native read route: FHIR obeys the same
     roles, facility and installation rules. ``params`` lists the search parameters it honours among
     ``identifier patient date code status``. ``read`` answers None for an id it does not know.
+
+    Since 0.2.0, ``create`` (optional) makes the type writable in a ``transaction`` Bundle
+    (``POST /fhir``); the host checks ``write_object``/``write_action`` (the native record route's
+    permission) for each entry before anything is written. It receives the entry's resource, already
+    valid FHIR R5 JSON, writes it through ``req.tx`` exactly as the native route would (rows, events,
+    audit) and returns the created resource as :meth:`read` would answer it. It raises
+    ``core.errors.ValidationFailed`` (each ``errors`` item's ``field`` a FHIRPath below the resource,
+    e.g. ``valueQuantity.value``), ``NotFound`` or ``Conflict``: the whole Bundle is rolled back.
     """
 
     type: str
@@ -411,6 +440,9 @@ class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
     search: FhirSearch
     params: tuple[str, ...] = ("patient", "date")
     profile: str | None = None
+    create: FhirCreate | None = None
+    write_object: str | None = None
+    write_action: str | None = None
 
 
 def fhir_uuid(text: str) -> UUID | None:
@@ -463,10 +495,12 @@ __all__ = [
     "DemoStep",
     "EventHandler",
     "FeedEvent",
+    "FhirCreate",
     "FhirItem",
     "FhirQuery",
     "FhirRequest",
     "FhirResource",
+    "FhirWrite",
     "ModuleInfo",
     "ModuleStatus",
     "Permission",

@@ -17,7 +17,9 @@ EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 def _resource(type_: str, providers: list[Provider]) -> dict[str, Any]:
     params = sorted({p for provider in providers for p in provider.resource.params})
     out: dict[str, Any] = {
-        "type": type_, "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "type": type_, "interaction": [{"code": "read"}, {"code": "search-type"}]
+        + ([{"code": "create", "documentation": "in a transaction Bundle (POST /fhir)"}]
+           if any(p.resource.create for p in providers) else []),
         "searchParam": [{"name": name, "type": _PARAMS[name], **({"documentation": _DOCS[name]}
                                                               if name in _DOCS else {})}
                         for name in params if name in _PARAMS]}
@@ -43,5 +45,7 @@ def statement(by_type: dict[str, list[Provider]], base: str, date: str) -> dict[
                                         "allow where the module is installed; patients read their own "
                                         "record only."},
             "resource": [_resource(t, providers) for t, providers in sorted(by_type.items())],
+            "interaction": [{"code": "transaction", "documentation": "POST /fhir: creates only, all or "
+                             "nothing; each entry needs the native record permission"}],
         }],
     }

@@ -1,7 +1,8 @@
 """Routes of the FHIR facade, built from the resources the host and the enabled modules serve.
 
 Per type: ``GET /fhir/<Type>`` (search) and ``GET /fhir/<Type>/{id}`` (read); plus
-``GET /fhir/Patient/{id}/$everything`` and the public ``GET /fhir/metadata``. Each route
+``GET /fhir/Patient/{id}/$everything``, the public ``GET /fhir/metadata`` and ``POST /fhir``
+(a transaction Bundle of creates, :mod:`host.fhir.transaction`). Each route
 declares the first provider's permission with ``patients=True`` and ``facility_scoped=False``:
 the guard authenticates (staff, or a patient for their own compartment) and
 :mod:`host.fhir.access` decides per provider, so a type served by two modules obeys both
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
-from litestar.params import FromPath
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, JSONBody
 
 from core.clock import utcnow
-from host.fhir import access, capability, engine, everything, host_resources, registry
+from host.fhir import access, capability, engine, everything, host_resources, registry, transaction
 from host.fhir.outcome import json_response
 from host.pluginapi import public, requires
 from host.runtime import Runtime
@@ -68,7 +69,19 @@ def handlers(runtime: Runtime, settings: Settings) -> list[Any]:
     async def metadata(request: Req) -> Answer:
         return json_response(capability.statement(by_type, _base(request), built))
 
-    routes: list[Any] = [metadata]
+    @post("/", opt=requires("fhir.transaction", "post", facility_scoped=False), name="fhir-transaction",
+          summary="Transaction Bundle (creates)", status_code=200)
+    async def transact(request: Req, data: JSONBody[dict[str, Any]]) -> Answer:
+        """A ``transaction`` Bundle of creates, all or nothing (:mod:`host.fhir.transaction`): staff
+        only (a patient-app token is a 401, as on any staff route); each entry's native record
+        permission is checked in the caller's facility."""
+        call = await _call(request, runtime, settings)
+        try:
+            return json_response(await transaction.run(call, by_type, data))
+        except transaction.Refused as refused:
+            return json_response(refused.outcome, refused.status)
+
+    routes: list[Any] = [metadata, transact]
     for type_, providers in by_type.items():
         routes += _routes(type_, providers, runtime, settings)
     if "Patient" in by_type:

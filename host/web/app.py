@@ -129,7 +129,22 @@ def provide_context(request: Request[Any, Any, Any]) -> Context:
         services=runtime.services, request_id=state.get("request_id", ""),
         client=request.client.host if request.client else "", trail=audit.TRAIL,
         settings=runtime.modules.settings(module),
-        session_check=_session_check(runtime, request, principal) if principal else None)
+        session_check=_session_check(runtime, request, principal) if principal else None,
+        permits=_permits(runtime, principal, state.get("facility")))
+
+
+def _permits(runtime: Runtime, principal: Principal | None, facility: str | None
+             ) -> Callable[[str, str], Awaitable[bool]]:
+    """``ctx.may(object, action)``: the guard's rule (``guard._decide``) for another permission."""
+
+    async def may(object: str, action: str) -> bool:
+        if principal is None or principal.kind != "staff" or facility is None:
+            return False
+        roles = principal.roles_at(facility)
+        return (bool(roles) and runtime.authorizer.allows(roles, facility, object, action)
+                and await runtime.module_enabled(facility, object.partition(".")[0]))
+
+    return may
 
 
 def _session_check(runtime: Runtime, request: Request[Any, Any, Any], principal: Principal

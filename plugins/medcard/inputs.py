@@ -102,6 +102,13 @@ class FindingIn(_Base, frozen=True, kw_only=True, tag="finding"):
 EntryIn = IndicatorIn | DiagnosisIn | LabIn | InstrumentalIn | ComplaintIn | FindingIn
 
 
+class ExaminationIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Several entries of one examination, recorded together (``POST .../examinations``); each
+    names its ``kind``, which here is required."""
+
+    entries: Annotated[list[EntryIn], msgspec.Meta(min_length=1, max_length=50)]
+
+
 class _Correction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     version: Annotated[int, msgspec.Meta(ge=1)]  # the current version you are correcting (409 if stale)
     reason: Reason

@@ -40,6 +40,7 @@ from plugins.medcard.entry_routes import (
     InstrumentalController,
     LabController,
 )
+from plugins.medcard.examination_routes import ExaminationController
 from plugins.medcard.report_routes import ReportController
 from ports.directory import SERVICE as DIRECTORY
 
@@ -56,8 +57,8 @@ def shifo_module_info() -> ModuleInfo:
 def shifo_route_handlers() -> list[Any]:
     return [ModuleController, PatientController, CardController, IndicatorController,
             EntriesAliasController, DiagnosisController, LabController, InstrumentalController,
-            ComplaintController, FindingController, ReportController, RecordsController,
-            AlertController, *alert_stream.HANDLERS]
+            ComplaintController, FindingController, ExaminationController, ReportController,
+            RecordsController, AlertController, *alert_stream.HANDLERS]
 
 
 @hookimpl
@@ -75,6 +76,8 @@ def shifo_actions() -> list[Action]:
                description=f"{_RECORD} complaints and the history of the present illness"),
         Action(object="medcard.finding", action="record",
                description=f"{_RECORD} objective examination findings"),
+        Action(object="medcard.examination", action="record",
+               description="record several entries at once (each also needs its kind's permission)"),
         Action(object="medcard.entry", action="read", description="read a patient's card and history"),
         Action(object="medcard.report", action="read",
                description="late-entry, completeness and alert acknowledgement reports"),

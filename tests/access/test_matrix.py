@@ -35,6 +35,7 @@ medcard.lab/record             yes     yes       -      -
 medcard.instrumental/record    yes     yes       -      -
 medcard.complaint/record       yes     yes       -      -
 medcard.finding/record         yes     yes       -      -
+medcard.examination/record     yes     yes       yes    -
 medcard.report/read            yes     yes       -      -
 medcard.alert/read             yes     yes       yes    -
 medcard.alert/acknowledge      yes     yes       -      -
@@ -65,7 +66,8 @@ POLICY = {cols[0]: {r for r, c in zip(ROLES, cols[1:], strict=True) if c == "yes
           for cols in (line.split() for line in POLICY_TABLE.strip().splitlines()[1:])}
 # The FHIR facade's own types: the directory (Organization, Practitioner, PractitionerRole) for every
 # clinical role, the audit trail (AuditEvent) for doctors; no module needs to be installed for them.
-HOST_FHIR = {"fhir.directory/read": set(ROLES), "fhir.audit/read": {"doctor"}}
+HOST_FHIR = {"fhir.directory/read": set(ROLES), "fhir.audit/read": {"doctor"},
+             "fhir.transaction/post": POLICY["medcard.indicator/record"] | POLICY["medcard.diagnosis/record"]}
 
 F1, F2, F3 = "F1", "F2", "F3"  # F3 runs the medical card only
 ENDLESS = {"/api/v1/medcard/alerts/stream"}  # streams that take no position, so nothing ends them early
@@ -167,7 +169,7 @@ async def test_every_route_for_every_principal(db_url: str) -> None:
                 if got != want:
                     wrong.append(f"{who:17} {method:5} {path}: got {r.status_code}, want {want}")
                 if r.status_code in (401, 403):  # FHIR answers in its own error format
-                    kind = "application/fhir+json" if path.startswith("/fhir/") else "application/problem+json"
+                    kind = "application/fhir+json" if path.split("?")[0].rstrip("/") == "/fhir" or path.startswith("/fhir/") else "application/problem+json"
                     assert r.headers["content-type"].startswith(kind), f"{method} {path}"
                 if r.status_code == 401:
                     assert r.headers["www-authenticate"].startswith("Bearer")

@@ -1,8 +1,9 @@
 """HTTP routes of the erecipe module, mounted under /api/v1/erecipe/.
 
-Signatures are verified before a write transaction opens (verification may be slow or remote),
-then the write re-checks the state under a condition, so nothing verified stale slips through; it
-runs through ``ctx.transact``, which re-runs it when it loses to a concurrent request.
+A signature over bytes the client builds itself (cancel, dispense, a one-request issue) is
+verified before the write transaction opens; issuing a draft verifies inside its unit of work,
+where the draft's bytes are in hand. Every write runs through ``ctx.transact``, which re-runs it
+when it loses to a concurrent request, and re-checks the state under a condition.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from litestar.params import FromPath, JSONBody, Parameter
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from host.pluginapi import Ctx, requires, status_controller
-from plugins.erecipe import INFO, config, dispensing, prescribing, signing, views
+from plugins.erecipe import INFO, config, dispensing, issuing, orders, prescribing, signing, views
+from plugins.erecipe.orders import SignedOrderIn
 from plugins.erecipe.prescribing import Prescriber
 from plugins.erecipe.schema import (
     CancelIn,
@@ -89,23 +91,41 @@ class PrescriptionController(Controller):
             return made
         return await ctx.transact(work)
 
+    @post("/", opt=PRESCRIBE)
+    async def issue_signed(self, ctx: Ctx, data: JSONBody[SignedOrderIn]) -> Prescription:
+        """Draft and issue in one request: the order and the prescriber's signature over
+        ``canonical_json(order)``, bytes the client builds itself (see the module's README)."""
+        who = prescriber(ctx)
+        now = utcnow()
+        accepted = orders.accept(data, who, categories(ctx), now)  # 4xx before the signature is checked
+        verdict = await signing.verify(ctx.services, accepted.canonical, data.signature, pinfl=who.pinfl,
+                                       now=now)
+        signature = signing.decode(data.signature)
+        directory = ctx.services.get(DIRECTORY)
+        async def work(tx: Transaction) -> Prescription:
+            row, on_card = await orders.issue(tx, accepted, who, verdict, signature, now, directory)
+            await ctx.audit(tx, "erecipe.prescription/issue", patient=row["patient_pinfl"],
+                            object=str(accepted.id))
+            return views.just_issued(row, verification=verdict, on_card=on_card, now=now, history=[
+                views.step(now, "issued", who.id, issuing.issued_detail(verdict))])
+        return await ctx.transact(work)
+
     @post("/{rx:uuid}/issue", opt=PRESCRIBE, status_code=200)
     async def issue(self, ctx: Ctx, rx: FromPath[UUID], data: JSONBody[IssueIn]) -> Prescription:
-        """Issue a draft with the prescriber's detached signature over its canonical bytes."""
+        """Issue a draft with the prescriber's detached signature over its canonical bytes, in one
+        unit of work (``issuing.issue``); the answer is built from what it holds, not read back."""
         who = prescriber(ctx)
-        async with ctx.storage.transaction(readonly=True) as tx:
-            row = await prescribing.load(tx, rx)
-        prescribing.issuable(row, who, utcnow())  # 403/409 before spending time on the signature
-        if data.content is not None and signing.decode(data.content, "content") != row.canonical:
-            raise ValidationFailed("the signed content differs from the draft: it was changed after "
-                                   "drafting; sign the draft's canonical bytes",
-                                   errors=[{"field": "content", "message": "changed after signing"}])
         now = utcnow()
-        verdict = await signing.verify(ctx.services, row.canonical, data.signature, pinfl=who.pinfl, now=now)
+        sent = None if data.content is None else signing.decode(data.content, "content")
+        signature = signing.decode(data.signature)
+        verify = signing.verifier(ctx.services, data.signature, pinfl=who.pinfl, now=now)
         async def work(tx: Transaction) -> Prescription:
-            await prescribing.issue(tx, rx, who, verdict, signing.decode(data.signature), now)
+            row, verdict, on_card = await issuing.issue(tx, rx, who, now, signature=signature, verify=verify,
+                                                        sent=sent)
             await ctx.audit(tx, "erecipe.prescription/issue", patient=row.patient_pinfl, object=str(rx))
-            return await views.full(tx, rx, now)
+            return views.just_issued(row._mapping, verification=verdict, on_card=on_card, now=now, history=[
+                views.step(row.created_at, "draft", row.prescriber_id),
+                views.step(now, "issued", who.id, issuing.issued_detail(verdict))])
         return await ctx.transact(work)
 
     @post("/{rx:uuid}/cancel", opt=PRESCRIBE, status_code=200)

@@ -21,9 +21,10 @@ from core.ids import new_id
 from plugins.erecipe.tables import history, prescriptions
 from ports.conflicts import run_unit
 from ports.periodic import Periodic
-from ports.storage import Storage, Transaction
+from ports.storage import Storage, Transaction, prepared
 
 ACTIVE = ("issued", "partially_dispensed")
+_RECORD = prepared(history.insert())  # every step of every prescription
 
 
 def effective(status: str, valid_until: datetime, now: datetime) -> str:
@@ -44,8 +45,8 @@ def refusal(row: Any, now: datetime) -> Conflict | None:
 
 async def record(tx: Transaction, rx: UUID, status: str, *, by: UUID | None, at: datetime,
                  reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
-    await tx.execute(history.insert().values(id=new_id(), prescription_id=rx, at=at, status=status, by=by,
-                                             reason=reason, detail=detail))
+    await tx.execute(_RECORD, {"id": new_id(), "prescription_id": rx, "at": at, "status": status, "by": by,
+                               "reason": reason, "detail": detail})
 
 
 async def expire_due(tx: Transaction, now: datetime, limit: int = 500) -> int:

@@ -2,8 +2,8 @@
 
 Two steps, so the server assigns the number and fixes the validity *before* anyone signs:
 ``draft`` validates everything synchronously (category, role, PINFL, ICD-10, validity cap) and
-returns the canonical bytes; ``issue`` accepts a signature over exactly those bytes. The signature
-is verified (in the route, outside any transaction) before these functions write.
+returns the canonical bytes; ``issuing.issue`` accepts a signature over exactly those bytes.
+``orders.py`` drafts and issues in one signed request instead.
 """
 
 from __future__ import annotations
@@ -15,23 +15,25 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core import icd10
 from core.canonical import canonical_json
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.events import PrescriptionCancelled, PrescriptionIssued
+from core.events import PrescriptionCancelled
 from core.ids import new_id
 from core.pinfl import validate as validate_pinfl
 from plugins.erecipe.card_diagnoses import check as check_on_card
 from plugins.erecipe.config import Category
 from plugins.erecipe.lifecycle import ACTIVE, record, refusal
 from plugins.erecipe.schema import Draft, DraftIn
-from plugins.erecipe.tables import lines, prescriptions
-from ports.directory import PatientDirectory
-from ports.storage import Transaction
+from plugins.erecipe.tables import prescriptions
+from ports.directory import PatientDirectory, PatientSummary
+from ports.storage import Transaction, prepared
 
 QR_PREFIX = "SHIFO-RX:1:"
+_BY_ID = prepared(select(prescriptions).where(prescriptions.c.id == bindparam("rx")))
+_LOCKED = prepared(_BY_ID.with_for_update())
 
 
 class Prescriber(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,37 +57,63 @@ def cancel_content(number: str, reason: str) -> bytes:
     return canonical_json({"action": "cancel", "number": number, "reason": reason})
 
 
-async def draft(tx: Transaction, data: DraftIn, who: Prescriber, categories: dict[str, Category],
-                now: datetime, directory: PatientDirectory | None) -> Draft:
-    """``directory``: the medical card's patient directory; the patient must be registered there."""
-    cat = categories.get(data.category)
+def category(name: str, who: Prescriber, categories: dict[str, Category]) -> Category:
+    """The category, if this prescriber may use it (422 unknown, 403 not theirs), and a PINFL to sign."""
+    cat = categories.get(name)
     if cat is None:
-        raise _fail(f"unknown category {data.category!r}; known: {', '.join(sorted(categories))}", "category")
+        raise _fail(f"unknown category {name!r}; known: {', '.join(sorted(categories))}", "category")
     if who.role not in cat.prescribers:
-        raise Forbidden(f"a {who.role} may not prescribe the {data.category} category "
+        raise Forbidden(f"a {who.role} may not prescribe the {name} category "
                         f"(only {', '.join(cat.prescribers)})")
     if not who.pinfl:
         raise _fail("your account has no PINFL on record, so you cannot sign prescriptions", "prescriber")
-    validate_pinfl(data.patient_pinfl)
-    patient = await directory.by_pinfl(data.patient_pinfl, tx) if directory is not None else None
+    return cat
+
+
+def diagnosis_code(text: str) -> str:
+    try:
+        return icd10.normalize(text)
+    except ValidationFailed as exc:
+        raise _fail(exc.detail, "diagnosis") from None
+
+
+def validity(days: int, name: str, cat: Category) -> int:
+    if days > cat.max_validity_days:
+        raise _fail(f"the {name} category allows at most {cat.max_validity_days} days of validity",
+                    "valid_days")
+    return days
+
+
+async def registered(tx: Transaction, directory: PatientDirectory | None, pinfl: str
+                     ) -> PatientSummary | None:
+    """The patient on the medical card (None without a directory); 422 when not registered."""
+    patient = await directory.by_pinfl(pinfl, tx) if directory is not None else None
     if directory is not None and patient is None:
         raise _fail("no patient with this PINFL on the medical card: register the patient first",
                     "patient_pinfl")
-    try:
-        diagnosis = icd10.normalize(data.diagnosis)
-    except ValidationFailed as exc:
-        raise _fail(exc.detail, "diagnosis") from None
+    return patient
+
+
+def patient_name(patient: PatientSummary | None) -> str | None:
+    if patient is None:
+        return None
+    return " ".join(filter(None, (patient.surname, patient.given_name, patient.patronymic)))
+
+
+async def draft(tx: Transaction, data: DraftIn, who: Prescriber, categories: dict[str, Category],
+                now: datetime, directory: PatientDirectory | None) -> Draft:
+    """``directory``: the medical card's patient directory; the patient must be registered there."""
+    cat = category(data.category, who, categories)
+    validate_pinfl(data.patient_pinfl)
+    patient = await registered(tx, directory, data.patient_pinfl)
+    diagnosis = diagnosis_code(data.diagnosis)
     await check_on_card(tx, data.patient_pinfl, diagnosis)
-    days = data.valid_days or cat.max_validity_days
-    if days > cat.max_validity_days:
-        raise _fail(f"the {data.category} category allows at most {cat.max_validity_days} days of validity",
-                    "valid_days")
+    days = validity(data.valid_days or cat.max_validity_days, data.category, cat)
     number = f"{now:%y%m%d}-{secrets.token_hex(5).upper()}"
     valid_until = now + timedelta(days=days)
     content = {
         "number": number, "qr": qr_payload(number), "patient_pinfl": data.patient_pinfl,
-        "patient_name": " ".join(filter(None, (patient.surname, patient.given_name, patient.patronymic)))
-        if patient else None,
+        "patient_name": patient_name(patient),
         "diagnosis": diagnosis, "category": data.category,
         "dispensing": {"partial": cat.partial, "repeats": cat.repeats},
         "lines": [{"line": i, **msgspec.to_builtins(line)} for i, line in enumerate(data.lines, 1)],
@@ -104,8 +132,7 @@ async def draft(tx: Transaction, data: DraftIn, who: Prescriber, categories: dic
 
 
 async def load(tx: Transaction, rx: UUID, *, lock: bool = False) -> Any:
-    stmt = select(prescriptions).where(prescriptions.c.id == rx)
-    row = (await tx.execute(stmt.with_for_update() if lock else stmt)).first()
+    row = (await tx.execute(_LOCKED if lock else _BY_ID, {"rx": rx})).first()
     if row is None:
         raise NotFound("no such prescription")
     return row
@@ -129,30 +156,6 @@ def cancellable(row: Any, who: Prescriber, now: datetime) -> None:
     problem = refusal(row, now)
     if problem is not None:
         raise problem
-
-
-async def issue(tx: Transaction, rx: UUID, who: Prescriber, verification: dict[str, Any], signature: bytes,
-                now: datetime) -> None:
-    row = await load(tx, rx, lock=True)
-    issuable(row, who, now)
-    await check_on_card(tx, row.patient_pinfl, row.diagnosis)  # the card may have changed since the draft
-    changed = await tx.execute(update(prescriptions).where(
-        prescriptions.c.id == rx, prescriptions.c.status == "draft",
-    ).values(status="issued", signature=signature, verification=verification, issued_at=now))
-    if changed.rowcount != 1:
-        raise Conflict("the prescription changed meanwhile; read it again")
-    repeats = row.content["dispensing"]["repeats"]
-    await tx.execute(lines.insert(), [
-        {"prescription_id": rx, "line": ln["line"], "inn": ln["inn"], "quantity": ln["quantity"],
-         "remaining": ln["quantity"] * repeats} for ln in row.content["lines"]])
-    await record(tx, rx, "issued", by=who.id, at=now,
-                 detail={"signer_pinfl": verification.get("signer_pinfl"),
-                         "certificate_serial": verification.get("certificate_serial")})
-    await tx.publish(PrescriptionIssued(
-        prescription_id=rx, number=row.number, category=row.category, diagnosis=row.diagnosis,
-        prescriber=who.id, valid_until=row.valid_until, patient=row.patient_pinfl, facility=row.facility,
-        lines=[{k: ln[k] for k in ("line", "inn", "form", "strength", "dose", "frequency", "route",
-                                   "duration_days", "quantity")} for ln in row.content["lines"]]))
 
 
 async def cancel(tx: Transaction, rx: UUID, who: Prescriber, reason: str, verification: dict[str, Any],

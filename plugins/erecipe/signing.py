@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
@@ -49,6 +50,19 @@ async def verify(services: dict[str, Any], content: bytes, signature_b64: str, *
     plain: dict[str, Any] = msgspec.to_builtins(verdict)
     plain["verified_at"] = now.isoformat()
     return plain
+
+
+def verifier(services: dict[str, Any], signature_b64: str, *, pinfl: str | None, now: datetime
+             ) -> Callable[[bytes], Awaitable[dict[str, Any]]]:
+    """:func:`verify` for a unit of work that learns the signed bytes inside it and may be re-run
+    (``ctx.transact``): the verdict over given bytes is computed once per request."""
+    verdicts: dict[bytes, dict[str, Any]] = {}
+
+    async def check(content: bytes) -> dict[str, Any]:
+        if content not in verdicts:
+            verdicts[content] = await verify(services, content, signature_b64, pinfl=pinfl, now=now)
+        return verdicts[content]
+    return check
 
 
 def signed_once_id(content: bytes, verdict: dict[str, Any]) -> UUID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -41,6 +42,26 @@ async def full(tx: Transaction, rx: UUID, now: datetime) -> Prescription:
         history=[HistoryEntry(at=h.at, status=h.status, by=h.by, reason=h.reason, detail=h.detail)
                  for h in steps],
         diagnosis_on_card=await on_card(tx, row.patient_pinfl, row.diagnosis))
+
+
+def just_issued(row: Mapping[str, Any], *, verification: dict[str, Any], on_card: str, now: datetime,
+                history: list[HistoryEntry]) -> Prescription:
+    """The clinician's view of a prescription this unit of work has just issued, from what is in hand
+    (no read back): every line still has its full ``quantity x repeats`` to dispense."""
+    repeats = row["content"]["dispensing"]["repeats"]
+    fields = [k for k in LineView.__struct_fields__ if k != "remaining"]
+    return Prescription(
+        id=row["id"], number=row["number"], qr=qr_payload(row["number"]), status="issued",
+        patient_pinfl=row["patient_pinfl"], category=row["category"], diagnosis=row["diagnosis"],
+        facility=row["facility"], prescriber_id=row["prescriber_id"], valid_until=row["valid_until"],
+        issued_at=now, content=row["content"], verification=verification, cancel_reason=None,
+        lines=[LineView(**{k: ln[k] for k in fields}, remaining=ln["quantity"] * repeats)
+               for ln in row["content"]["lines"]],
+        history=history, diagnosis_on_card=on_card)
+
+
+def step(at: datetime, status: str, by: UUID | None, detail: dict[str, Any] | None = None) -> HistoryEntry:
+    return HistoryEntry(at=at, status=status, by=by, reason=None, detail=detail)
 
 
 async def of_patient(tx: Transaction, pinfl: str, now: datetime) -> list[Prescription]:

@@ -10,13 +10,14 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Router, get, post, put
+from litestar import delete as delete_route
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy import delete, select, update
 
 from core import clock
 from core.errors import Conflict, NotFound
 from host import audit
-from host.operator import calendar, config, installations, sla
+from host.operator import calendar, config, installations, overrides, sla
 from host.operator.review_web import routes as review_routes
 from host.operator.tables import calendar_overrides, facility_licences
 from host.pluginapi import requires
@@ -212,24 +213,20 @@ async def list_overrides(request: Req) -> list[Override]:
 async def set_override(request: Req, data: JSONBody[Override]) -> Override:
     """Declare a day announced after the package's calendar: a day off or a working day.
     Due dates already computed stay as promised; new applications use the override."""
-
-    async def work(tx: Transaction) -> None:
-        """Update the day's row, else insert it; an insert that loses to a concurrent PUT of the
-        same day is re-run whole and then updates (the last commit stays)."""
-        values = {"working": data.working, "reason": data.reason, "set_by": who(request),
-                  "set_at": clock.utcnow()}
-        there = await tx.execute(update(calendar_overrides).where(calendar_overrides.c.day == data.day)
-                                 .values(values))
-        if there.rowcount == 0:
-            await tx.execute(calendar_overrides.insert().values(day=data.day, **values))
-        await audit.record(tx, msgspec.structs.replace(
-            entry(request, "calendar/override"), object=data.day.isoformat(),
-            detail=f"{'working' if data.working else 'day off'}: {data.reason}"))
-
-    await run_unit(runtime(request).storage, work)
+    await overrides.set_day(runtime(request).storage, data.day, data.working, data.reason, by=who(request),
+                            audited=entry(request, "calendar/override"))
     return data
+
+
+@delete_route("/calendar/overrides/{day:date}", opt=op("calendar", "manage"), status_code=204)
+async def remove_override(request: Req, day: FromPath[date]) -> None:
+    """Withdraw an override day: the package's calendar applies to it again (409 when there is
+    none, or it changed meanwhile)."""
+    await overrides.remove_day(runtime(request).storage, day,
+                               audited=entry(request, "calendar/override-remove"))
 
 
 router = Router(path="/api/v1/operator", tags=["operator"], route_handlers=[
     list_facilities, read_facility, create_facility, update_facility, apply, list_installations,
-    transition, installation_history, sla_report, list_overrides, set_override, *review_routes])
+    transition, installation_history, sla_report, list_overrides, set_override, remove_override,
+    *review_routes])

@@ -94,6 +94,13 @@ async def test_override_moves_the_due_date_of_new_applications(db_url: str) -> N
         assert r.json()[0]["due_on"] == "2026-06-23"
         listed = (await client.get(f"{OP}/calendar/overrides", headers=op)).json()
         assert listed == [day_off]
+        # withdrawn: the package's calendar applies again; a second withdrawal finds nothing (409)
+        assert (await client.delete(f"{OP}/calendar/overrides/2026-06-10", headers=op)).status_code == 204
+        assert (await client.delete(f"{OP}/calendar/overrides/2026-06-10", headers=op)).status_code == 409
+        assert (await client.get(f"{OP}/calendar/overrides", headers=op)).json() == []
+        r = await client.post(f"{OP}/installations", headers=op,
+                              json={"facility": "F1", "modules": ["erecipe"], "applied_on": "2026-06-01"})
+        assert r.json()[0]["due_on"] == "2026-06-22"
 
 
 async def test_facilities_crud_with_tin_and_licence(db_url: str) -> None:

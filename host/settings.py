@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     signature_dev_keys_dir: str | None = None  # dev signer keys; None: extra[...] or var/dev-keys
     signature_path_cache: bool = True  # remember validated certificate paths (docs/signature-adapters.md)
     max_body_bytes: int = 1_048_576
+    # browser origins allowed to call the API cross-origin (CORS), e.g. "https://app.example.uz";
+    # comma-separated in SHIFO_CORS_ORIGINS. Empty (the default): no CORS headers at all
+    cors_origins: tuple[str, ...] = ()
     # outbox relay
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
@@ -93,7 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             value = env.get(f"SHIFO_{field.name.upper()}")
             if value is None:
                 continue
-            if field.name == "modules":
+            if field.name in ("modules", "cors_origins"):
                 raw[field.name] = [m.strip() for m in value.split(",") if m.strip()]
             elif field.name == "extra":
                 raw[field.name] = msgspec.json.decode(value)

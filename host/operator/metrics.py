@@ -37,7 +37,7 @@ from ports.storage import Storage
 
 access = logging.getLogger("shifo.access")
 log = logging.getLogger("shifo.web")
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; version=0.0.4"  # Litestar adds "; charset=utf-8" to text/ types
 REQUESTS = CollectorRegistry()
 REQUEST_COUNT = Counter("shifo_http_requests", "HTTP requests answered",
                         ["module", "route", "method", "status"], registry=REQUESTS)

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -24,7 +25,7 @@ from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-from host.web import accounts, asyncapi_route, auth, guard, health, problems
+from host.web import accounts, asyncapi_route, auth, guard, health, landing, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
 from host.web.guard import bearer_token, client_of
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
     routers.append(patient_router(runtime))
     routers.append(Router(path="/fhir", route_handlers=fhir_web.handlers(runtime, settings), tags=["fhir"]))
     app = Litestar(
-        route_handlers=[health.health, health.ready, operator_metrics.metrics, auth.router, accounts.router,
+        route_handlers=[*landing.HANDLERS, *health.HANDLERS, operator_metrics.metrics,
+                        auth.router, accounts.router,
                         operator_web.router, asyncapi_route.asyncapi_document, *routers],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
@@ -62,12 +64,26 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         openapi_config=OpenAPIConfig(title="Shifo", version=VERSION, path="/schema",
                                      render_plugins=[ScalarRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
+        cors_config=cors_config(settings),
         logging_config=None,  # ours: JSON lines (host.operator.logs), set up by whoever serves the app
         state=State({"runtime": runtime, "settings": settings}),
         debug=False,
     )
     check_routes(app)
     return app
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Browsers on ``SHIFO_CORS_ORIGINS`` may call the API (bearer tokens, never cookies, so no
+    credentials mode); unset, no CORS headers at all (docs/deployment.md)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                      allow_headers=["Authorization", "Content-Type", "X-Facility", "X-Request-Id",
+                                     "If-Match", "Last-Event-ID"],
+                      expose_headers=["ETag", "Location", "Link", "Retry-After", "WWW-Authenticate",
+                                      "Content-Disposition", "X-Request-Id"],
+                      max_age=600)
 
 
 def serve_app() -> Litestar:

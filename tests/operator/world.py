@@ -14,8 +14,8 @@ MODULES = ("medcard", "polyclinic", "erecipe")  # enough for the operator's stor
 async def seed(db_url: str, modules: tuple[str, ...] = ("medcard",),
                **extra: Any) -> tuple[Settings, dict[str, Any]]:
     s = settings(db_url).with_(modules=MODULES)
-    if extra:
-        s = s.with_(extra={"operator": extra})
+    if extra:  # beside the identity's cheap hashing, not instead of it
+        s = s.with_(extra={**s.extra, "operator": extra})
     async with opened(s) as rt:
         await facilities(rt, {"F1": modules})
         await staff(rt, "op", kind="operator", n=1)

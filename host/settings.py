@@ -67,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_key: str | None = None
     audit_key_file: str = "var/audit.key"
     audit_checkpoint_seconds: float = 60.0
+    # the operator console's CSRF key (a secret); unset, a random one per process
+    console_secret: str | None = None
     # storage pool
     pool_size: int = 10
     # waiting for a free connection, or opening one, gives up after this long: then 503

@@ -18,6 +18,7 @@ from litestar.routes import HTTPRoute
 from core.errors import ConfigurationError
 from core.principals import Principal
 from host import audit
+from host.console_web import web as console_web
 from host.fhir import web as fhir_web
 from host.operator import logs
 from host.operator import metrics as operator_metrics
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
     app = Litestar(
         route_handlers=[*landing.HANDLERS, *health.HANDLERS, operator_metrics.metrics,
                         auth.router, accounts.router,
-                        operator_web.router, asyncapi_route.asyncapi_document, *routers],
+                        operator_web.router, asyncapi_route.asyncapi_document, *routers,
+                        console_web.router()],
+        template_config=console_web.template_config(),  # the operator console's pages (Jinja2)
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
         exception_handlers=problems.HANDLERS,
         before_request=guard.before_request,  # admits the caller before the body is read

@@ -23,6 +23,7 @@ from host.pluginapi import Permission
 from host.runtime import Runtime
 
 BEARER = "bearer "
+CONSOLE, CONSOLE_COOKIE = "/console", "shifo_console"  # the operator console's pages and session cookie
 log = logging.getLogger("shifo.guard")
 Connection = ASGIConnection[Any, Any, Any, Any]
 
@@ -32,6 +33,16 @@ def bearer_token(connection: Connection) -> str | None:
     if header[: len(BEARER)].lower() != BEARER:
         return None
     return header[len(BEARER):].strip() or None
+
+
+def request_token(connection: Connection) -> str | None:
+    """The caller's token: the bearer header; on the operator console's pages (a browser sends no
+    header) the console's session cookie first. (A console form signed in by the cookie must also
+    carry its CSRF token: see ``host.console_web.csrf``.)"""
+    path = connection.scope["path"]
+    if path == CONSOLE or path.startswith(f"{CONSOLE}/"):
+        return connection.cookies.get(CONSOLE_COOKIE) or bearer_token(connection)
+    return bearer_token(connection)
 
 
 def client_of(connection: Connection) -> str:
@@ -67,7 +78,7 @@ async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
 async def _decide(connection: Connection, permission: Any, runtime: Runtime, state: dict[str, Any]) -> None:
     if not isinstance(permission, Permission):
         raise PermissionDeniedException("this route declares no permission")
-    token = bearer_token(connection)
+    token = request_token(connection)
     if token is None:
         raise _unauthorized("sign in and send the access token as 'Authorization: Bearer ...'")
     audience = "patient" if permission.principal == "patient" else "staff"

@@ -141,7 +141,7 @@ def routes(application: Litestar) -> list[tuple[str, str, Permission]]:
 def concrete(path: str) -> str:
     def value(m: re.Match[str]) -> str:
         kind = m.group(2)
-        return str(uuid.uuid4()) if kind == "uuid" else "1" if kind == "int" else "x"
+        return {"uuid": str(uuid.uuid4()), "int": "1", "date": "2026-01-01"}.get(kind, "x")
     return re.sub(r"\{(\w+):(\w+)\}", value, path)
 
 

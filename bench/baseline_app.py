@@ -1,6 +1,6 @@
 """The bare baseline: Litestar + msgspec + asyncpg doing the project's SQL and nothing else.
 
-It serves the same two paths as the project (same URLs, same JSON) and runs the same inserts and
+It serves the same paths as the project (same URLs, same JSON) and runs the same inserts and
 selects the project runs for them, written by hand without the project's layers (no SQLAlchemy,
 no pluggy, no Casbin, no relay):
 
@@ -13,7 +13,9 @@ no pluggy, no Casbin, no relay):
   other modules' records on the card (the timeline merges them; the bench patients have none), and
   the audit entry.
 
-The database comes from ``BENCH_DSN`` (a plain ``postgresql://`` URL).
+The examination and the prescription issue are in ``baseline_clinical.py``. The database comes
+from ``BENCH_DSN`` (a plain ``postgresql://`` URL), the dev CA's certificate and CRL (to verify
+prescriptions' signatures) from ``BENCH_KEYS_DIR``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ CHAINS = 32
 AUDIT_LOCK_BASE = 0x4245_4E43_4800_0000  # "BENCH": not the project's lock keys
 
 
-async def principal(request: Request[Any, Any, Any], conn: asyncpg.Connection) -> Any:
+async def principal(request: Request[Any, Any, Any], conn: asyncpg.Connection,
+                    module: str = "medcard") -> Any:
     """The identity adapter's lookup and the guard's module check, by hand."""
     token = request.headers.get("authorization", "")[7:]
     rows = await conn.fetch(SELECT_PRINCIPAL, hashlib.sha256(token.encode()).hexdigest(), "staff",
@@ -74,7 +77,7 @@ async def principal(request: Request[Any, Any, Any], conn: asyncpg.Connection) -
     facility = request.headers.get("x-facility", "")
     if not rows or not any(r["facility"] == facility for r in rows):
         raise NotAuthorizedException("no such session")
-    if await conn.fetchrow(SELECT_MODULE, facility, "medcard") is None:
+    if await conn.fetchrow(SELECT_MODULE, facility, module) is None:
         raise PermissionDeniedException("module not installed")
     return rows[0]
 
@@ -225,5 +228,8 @@ async def timeline(request: Request[Any, Any, Any], patient_id: uuid.UUID, limit
     return EntryPage(items=items, next=nxt)
 
 
-app = Litestar(route_handlers=[health, record, timeline], on_startup=[open_pool],
+# the clinical writes (examination, prescription) live beside; imported here, after what they use
+from baseline_clinical import examine, issue  # noqa: E402
+
+app = Litestar(route_handlers=[health, record, timeline, examine, issue], on_startup=[open_pool],
                on_shutdown=[close_pool], debug=False)

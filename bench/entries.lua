@@ -1,6 +1,8 @@
--- wrk script for both paths of the benchmark, rotating over the seeded patients.
---   wrk ... -s entries.lua URL -- <post|get> <ids file> <token> <facility> <performed_at>
+-- wrk script for every path of the benchmark, rotating over the seeded patients.
+--   wrk ... -s entries.lua URL -- <post|get|exam|rx> <ids file> <token> <facility> <performed_at> [bodies]
 -- Requests are formatted once per patient in init(), so request() costs wrk almost nothing.
+-- rx: each request sends the next line of the bodies file (signed orders, each used once; the
+-- bench writes a fresh file for every wrk run; with more than one wrk thread, each would send them all).
 -- done() prints one line "WRK_JSON {...}" that bench/run.py parses (latencies in microseconds).
 
 local threads = {}
@@ -23,10 +25,27 @@ function init(args)
     ["X-Facility"] = facility,
   }
   local body = '{"kind":"indicator","code":"pulse","value":72,"performed_at":"' .. performed_at .. '"}'
+  if mode == "exam" then  -- a diagnosis and three vital signs
+    local at = '"performed_at":"' .. performed_at .. '"'
+    body = '{"entries":[{"kind":"diagnosis","code":"J06.9","rank":"primary","verification":"provisional",' .. at ..
+      '},{"kind":"indicator","code":"pulse","value":72,' .. at ..
+      '},{"kind":"indicator","code":"blood_pressure","systolic":120,"diastolic":80,' .. at ..
+      '},{"kind":"indicator","code":"temperature","value":36.6,' .. at .. '}]}'
+  end
+  if mode == "rx" then
+    for line in io.lines(args[6]) do
+      requests[#requests + 1] = wrk.format("POST", "/api/v1/erecipe/prescriptions/", headers, line)
+    end
+    n = #requests
+    i = 0
+    return
+  end
   for pid in io.lines(ids_file) do
     local path = "/api/v1/medcard/patients/" .. pid .. "/entries"
     if mode == "post" then
       requests[#requests + 1] = wrk.format("POST", path, headers, body)
+    elseif mode == "exam" then
+      requests[#requests + 1] = wrk.format("POST", (path:gsub("/entries$", "/examinations")), headers, body)
     else
       requests[#requests + 1] = wrk.format("GET", path .. "?limit=30", headers)
     end

@@ -157,7 +157,7 @@ def main() -> int:
     p.add_argument("--database", default="shifo_bench", help="prepared by a previous bench/run.py")
     p.add_argument("--admin-dsn", default=run.parse_args([]).admin_dsn)
     args = p.parse_args()
-    ids_files = sorted(run.RESULTS.glob("*-patients.txt"))
+    ids_files = sorted(run.RESULTS.glob("*T*Z-patients.txt"))  # run.py's, not propagation.py's world
     if not ids_files:
         sys.exit("no seeded database found: run `bench/run.py --quick` first.")
     ids = ids_files[-1].read_text(encoding="utf-8").split()

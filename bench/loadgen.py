@@ -31,11 +31,13 @@ def ensure_wrk() -> str:
 
 
 async def run_wrk(wrk: str, url: str, mode: str, *, connections: int, seconds: float, threads: int,
-                  ids_file: Path, token: str, facility: str, performed_at: str) -> dict[str, float]:
-    """One wrk run; returns its counters and latency percentiles (microseconds)."""
+                  ids_file: Path, token: str, facility: str, performed_at: str,
+                  bodies: Path | None = None) -> dict[str, float]:
+    """One wrk run; returns its counters and latency percentiles (microseconds). ``bodies``: the
+    signed orders the ``rx`` mode sends, one per request."""
     cmd = [wrk, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
            "--timeout", "10s", "--latency", "-s", str(LUA), url, "--",
-           mode, str(ids_file), token, facility, performed_at]
+           mode, str(ids_file), token, facility, performed_at, *([str(bodies)] if bodies else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()

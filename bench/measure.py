@@ -1,36 +1,40 @@
 """One measured wrk run with its bookkeeping: rows counted before and after, errors checked.
 
-Rows added must equal the 2xx answers wrk counted, give or take the requests in flight when wrk
-stopped (at most one per connection): wrk closes those connections without counting them, but
-the server may still commit them. Anything else is a failure.
+Rows added must equal the 2xx answers wrk counted (times the rows each adds), give or take the
+requests in flight when wrk stopped (at most one per connection): wrk closes those connections
+without counting them, but the server may still commit them. Anything else is a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from loadgen import run_wrk
+from workloads import WORKLOADS
 
-ENTRIES = "SELECT count(*) FROM medcard_entries"
 PENDING = "SELECT count(*) FROM shifo_outbox WHERE delivered_at IS NULL"
 
 
 class Counter:
-    """Counts entries and outbox rows; waits until the server and the relay are quiet.
+    """Counts a path's rows (``table``: entries, prescriptions) and outbox rows; waits until the
+    server and the relay are quiet.
 
     ``relay=False`` is for a contender that runs no relay: nothing delivers its events, so they
     are not waited for; :meth:`discard_pending` marks them delivered once it is done, so the next
     contender does not pay for them."""
 
-    def __init__(self, conn: asyncpg.Connection, outbox: str, relay: bool = True) -> None:
-        self.conn, self.outbox, self.relay = conn, outbox, relay
+    def __init__(self, conn: asyncpg.Connection, outbox: str, relay: bool = True,
+                 table: str = "medcard_entries") -> None:
+        self.conn, self.outbox, self.relay, self.table = conn, outbox, relay, table
 
     async def counts(self) -> tuple[int, int, int]:
-        entries = await self.conn.fetchval(ENTRIES)
+        entries = await self.conn.fetchval(f"SELECT count(*) FROM {self.table}")
         outbox = await self.conn.fetchval(f"SELECT count(*) FROM {self.outbox}")
         pending = await self.conn.fetchval(PENDING) if self.outbox == "shifo_outbox" and self.relay else 0
         return entries, outbox, pending
@@ -103,17 +107,30 @@ async def probe(url: str, token: str, facility: str, patient: str, counter: Coun
     return problems
 
 
+async def _wrk(wrk: str, url: str, mode: str, seconds: float, orders: Callable[[float], Path] | None,
+               **wrk_args: Any) -> dict[str, Any]:
+    """One wrk run; the ``rx`` mode gets a fresh file of signed orders (deleted afterwards)."""
+    bodies = orders(seconds) if mode == "rx" and orders is not None else None
+    try:
+        return await run_wrk(wrk, url, mode, seconds=seconds, bodies=bodies, **wrk_args)
+    finally:
+        if bodies is not None:
+            bodies.unlink(missing_ok=True)
+
+
 async def measured(wrk: str, url: str, path: str, connections: int, *, warmup: float, duration: float,
-                   counter: Counter, **wrk_args: Any) -> dict[str, Any]:
-    """Warm up, then measure; returns wrk's figures, the row counts and any problems found."""
-    mode = "post" if path == "write" else "get"
+                   counter: Counter, orders: Callable[[float], Path] | None = None,
+                   **wrk_args: Any) -> dict[str, Any]:
+    """Warm up, then measure; returns wrk's figures, the row counts and any problems found.
+    ``orders(seconds)`` writes the signed orders an ``rx`` run of that length may send."""
+    load = WORKLOADS[path]
+    mode = load.mode
     analyzed = await analyze(counter.conn)
     if warmup > 0:
-        await run_wrk(wrk, url, mode, connections=connections, seconds=warmup, **wrk_args)
+        await _wrk(wrk, url, mode, warmup, orders, connections=connections, **wrk_args)
     before = await counter.settle()
     checkpointed = await checkpoint(counter.conn)
-    result: dict[str, Any] = await run_wrk(wrk, url, mode, connections=connections, seconds=duration,
-                                           **wrk_args)
+    result: dict[str, Any] = await _wrk(wrk, url, mode, duration, orders, connections=connections, **wrk_args)
     result["checkpoint"], result["analyze_seconds"] = checkpointed, analyzed
     result["relay_pending_at_end"] = (await counter.counts())[2]
     after = await counter.settle()
@@ -124,11 +141,12 @@ async def measured(wrk: str, url: str, path: str, connections: int, *, warmup: f
         socket = result["connect"] + result["read"] + result["write"]
         problems.append(f"{result['errors']} errors (non-2xx {result['status']}, socket {socket}, "
                         f"timeout {result['timeout']})")
-    expected = result["ok"] if mode == "post" else 0
-    if not 0 <= added - expected <= (connections if mode == "post" else 0):
-        problems.append(f"{added} entries added for {expected} successful {mode.upper()}s")
+    expected = result["ok"] * load.rows
+    if not 0 <= added - expected <= connections * load.rows:
+        problems.append(f"{added} {counter.table} rows added for {result['ok']} successful requests "
+                        f"({load.rows} each)")
     if outbox_added != added:
         problems.append(f"{outbox_added} outbox rows added for {added} entries")
-    result["in_flight"] = added - expected
+    result["in_flight"] = (added - expected) // load.rows if load.rows else 0
     result["problems"] = problems
     return result

@@ -24,6 +24,7 @@ import run
 import seed
 from loadgen import ensure_wrk, run_wrk
 from servers import serving
+from workloads import WORKLOADS
 
 OURS = re.compile(r"\((?:core|ports|adapters|host|plugins)/")
 LIBRARY = re.compile(r"\((?:.*/site-packages/)?([a-z_]+)[/.]")
@@ -53,7 +54,7 @@ def summarize(raw: Path, top: int) -> str:
 
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--path", choices=("write", "read"), default="write")
+    p.add_argument("--path", choices=("write", "read", "exam"), default="write")  # rx needs run.py's dev keys
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
@@ -69,7 +70,7 @@ async def main() -> int:
     spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if not spy:
         sys.exit("py-spy is not installed: `pip install py-spy` (it is not a project dependency).")
-    ids = sorted(run.RESULTS.glob("*-patients.txt"))
+    ids = sorted(run.RESULTS.glob("*T*Z-patients.txt"))  # run.py's, not propagation.py's world
     if not ids:
         sys.exit("no seeded database found: run `bench/run.py --quick` first.")
     wrk = ensure_wrk()
@@ -79,7 +80,7 @@ async def main() -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     raw = run.RESULTS / f"{stamp}-profile-{args.contender}-{args.path}-c{args.connections}.txt"
     performed_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    mode = "post" if args.path == "write" else "get"
+    mode = WORKLOADS[args.path].mode
     log_file = run.RESULTS / f"{stamp}-servers.log"
     async with serving(run.PROJECT_APP, args.port, env, log_file) as (url, pid):
         async with httpx.AsyncClient(base_url=url) as client:

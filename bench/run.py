@@ -1,4 +1,5 @@
-"""The benchmark: the project's write and read paths against a bare baseline, on PostgreSQL.
+"""The benchmark: the project's write and read paths, an examination and a prescription issue,
+against a bare baseline, on PostgreSQL.
 
     .venv/bin/python bench/run.py                 # 30 s x 3 rounds at 1, 16 and 64 connections
     .venv/bin/python bench/run.py --quick         # 3 s, 1 round: a smoke run
@@ -13,7 +14,9 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +29,10 @@ import seed
 from loadgen import ensure_wrk
 from measure import Counter, measured, probe
 from servers import serving
+from signed_orders import Orders
+from workloads import WORKLOADS
 
+from adapters.signature.dev import DevSignature
 from host.settings import Settings
 
 HERE = Path(__file__).parent
@@ -40,7 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=5, help="warm-up seconds before each run")
     p.add_argument("--rounds", type=int, default=3, help="rounds, alternating the contenders' order")
     p.add_argument("--connections", default="1,16,64", help="comma-separated connection counts")
-    p.add_argument("--paths", default="write,read", help="write (POST an entry), read (GET 30 entries)")
+    p.add_argument("--paths", default="write,read,exam,rx",
+                   help="write (POST an entry), read (GET 30 entries), exam (POST an examination: a "
+                        "diagnosis and three vital signs), rx (POST a signed prescription order: drafted "
+                        "and issued)")
+    p.add_argument("--rx-rate", type=float, default=1500,
+                   help="signed orders written per second of an rx run (each is used once: above this rate, "
+                        "requests repeat and answer 409)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 s warm-up, 1 round")
     p.add_argument("--patients", type=int, default=200, help="seeded patients (30 entries each)")
     p.add_argument("--entries", type=int, default=30, help="seeded entries per patient")
@@ -75,12 +87,13 @@ def _env_pairs(text: str) -> dict[str, str]:
     return {k.strip(): v for k, v in pairs}
 
 
-def contenders(args: argparse.Namespace, db_url: str, dsn: str) -> list[dict[str, Any]]:
+def contenders(args: argparse.Namespace, db_url: str, dsn: str, keys: Path) -> list[dict[str, Any]]:
     project_env = {"SHIFO_DATABASE_URL": db_url, "SHIFO_TOKEN_TTL_SECONDS": "86400",
+                   "SHIFO_SIGNATURE_ADAPTER": "dev", "SHIFO_SIGNATURE_DEV_KEYS_DIR": str(keys),
                    **_env_pairs(",".join(args.project_env))}
     found = [{"name": "project", "app": PROJECT_APP, "env": project_env, "outbox": "shifo_outbox"},
-             {"name": "baseline", "app": "baseline_app:app", "env": {"BENCH_DSN": dsn},
-              "outbox": "bench_outbox"}]
+             {"name": "baseline", "app": "baseline_app:app", "outbox": "bench_outbox",
+              "env": {"BENCH_DSN": dsn, "BENCH_KEYS_DIR": str(keys)}}]
     if args.audit_ratio:
         found.append({"name": "no-audit", "app": "noaudit_app:create_app()", "env": project_env,
                       "outbox": "shifo_outbox"})
@@ -95,12 +108,16 @@ async def main(args: argparse.Namespace) -> int:
     wrk = ensure_wrk()
     conns = [int(c) for c in args.connections.split(",")]
     paths = [p for p in args.paths.split(",") if p]
+    if unknown := [p for p in paths if p not in WORKLOADS]:
+        sys.exit(f"unknown path(s) {', '.join(unknown)}: choose from {', '.join(WORKLOADS)}")
     server = args.admin_dsn.rsplit("/", 1)[0]
     dsn = f"{server}/{args.database}"
     db_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log = RESULTS / f"{stamp}-servers.log"
-    every = contenders(args, db_url, dsn)
+    keys = Path(tempfile.mkdtemp(prefix="shifo-bench-keys-"))  # the dev CA: the project and baseline trust it
+    DevSignature(keys).enroll(seed.DOCTOR_PINFL, "Bench Doctor")  # made before either server reads it
+    every = contenders(args, db_url, dsn, keys)
     print(f"preparing database {args.database} ...", flush=True)
     await seed.recreate_database(args.admin_dsn, args.database)
     await seed.prepare_schema(Settings.from_env({**os.environ, **every[0]["env"]}), dsn)
@@ -113,11 +130,14 @@ async def main(args: argparse.Namespace) -> int:
     ids_file.write_text("\n".join(ids) + "\n", encoding="utf-8")
     print(f"seeded {len(ids)} patients x {args.entries} entries in {time.monotonic() - t0:.1f}s", flush=True)
     performed_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    wrk_args = {"threads": args.threads, "ids_file": ids_file, "token": token,
+    wrk_args: dict[str, Any] = {"threads": args.threads, "ids_file": ids_file, "token": token,
                 "facility": seed.FACILITY, "performed_at": performed_at}
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
     conn = await asyncpg.connect(dsn)
+    pinfls = [r["pinfl"] for r in await conn.fetch("SELECT pinfl FROM medcard_patients ORDER BY pinfl")]
+    orders = Orders(keys, seed.DOCTOR_PINFL, seed.FACILITY, pinfls, RESULTS)
+    wrk_args["orders"] = lambda seconds: orders.write(int(seconds * args.rx_rate) + 100)
     try:
         for rnd in range(args.rounds):
             probed: set[str] = set()
@@ -126,12 +146,14 @@ async def main(args: argparse.Namespace) -> int:
                 # this shared machine then hits both sides of a comparison, not one
                 turn = (rnd + n) % len(every)
                 for who in every[turn:] + every[:turn]:
-                    counter = Counter(conn, who["outbox"], relay=who["env"].get("SHIFO_RUN_RELAY") != "0")
+                    relay = who["env"].get("SHIFO_RUN_RELAY") != "0"
+                    counter = Counter(conn, who["outbox"], relay=relay, table=WORKLOADS[path].table)
                     async with serving(who["app"], args.port, who["env"], log, args.workers) as (url, _):
                         if who["name"] not in probed:
                             probed.add(who["name"])
                             problems += [f"{who['name']}: {p}" for p in await probe(
-                                url, token, seed.FACILITY, ids[0], counter, performed_at, args.entries)]
+                                url, token, seed.FACILITY, ids[0], Counter(conn, who["outbox"], relay=relay),
+                                performed_at, args.entries)]
                         r = await measured(wrk, url, path, c, warmup=args.warmup, duration=args.duration,
                                            counter=counter, **wrk_args)
                     await counter.discard_pending()
@@ -144,6 +166,7 @@ async def main(args: argparse.Namespace) -> int:
                           f"  relay lag {r['relay_pending_at_end']}", flush=True)
     finally:
         await conn.close()
+        shutil.rmtree(keys, ignore_errors=True)
     summary = report.medians(runs)
     text, rows = report.table(summary, paths, conns)
     print(f"\nmedians of {args.rounds} round(s), {args.duration:g}s each after {args.warmup:g}s warm-up, "

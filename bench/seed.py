@@ -25,6 +25,7 @@ from host.tables import facilities, facility_modules
 FACILITY = "bench-polyclinic"
 DOCTOR = "bench-doctor"
 PASSWORD = "bench-password-not-secret"
+DOCTOR_PINFL = "30101909000018"  # the doctor signs prescriptions: the certificate's PINFL is the account's
 
 
 async def recreate_database(admin_dsn: str, name: str) -> None:
@@ -50,7 +51,7 @@ async def prepare_schema(settings: Settings, dsn: str) -> None:
                 await tx.execute(facility_modules.insert().values(facility=FACILITY, module=module,
                                                                   enabled_at=utcnow()))
         uid = await rt.identity.create_account(login=DOCTOR, password=PASSWORD, kind="staff",
-                                               full_name="Bench Doctor")
+                                               full_name="Bench Doctor", pinfl=DOCTOR_PINFL)
         await rt.identity.grant(uid, FACILITY, "doctor", qualification_number="Q-BENCH",
                                 qualification_issuer="Ministry of Health",
                                 qualification_date=dt.date(2020, 6, 30))

@@ -1,27 +1,36 @@
 """The ``shifo`` command: serve, migrate, seed the demo, and inspect a deployment.
 
-Settings come from ``SHIFO_*`` environment variables. Exit codes: 0 ok, 1 an operational error
-(database unreachable, file not writable), 2 a configuration error (both one line on stderr, no
-traceback: the operator fixes the environment, not the code), 3 ``audit verify`` found a break.
+Settings come from ``SHIFO_*`` environment variables. Exit codes: 0 ok, 1 an error (database
+unreachable, missing or not migrated, a file not readable, a change refused), 2 a configuration
+error (both one line on stderr, no traceback: the operator fixes the environment or the input, not
+the code), 3 ``audit verify`` found a break. ``status``, ``routes`` and ``accounts list`` take
+``--json`` (one document on stdout).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import msgspec
+from sqlalchemy.exc import DBAPIError
 
-from core.errors import ConfigurationError, Unavailable
+from core.errors import ConfigurationError, ShifoError, Unavailable
 from host import audit_command, demo, pipeline_commands
-from host.console import opened, table
+from host.console import explain, opened, print_json, table
 from host.modules import Modules, discover, info_of
 from host.operator import account_commands
 from host.operator import commands as operator_commands
+from host.operator import config as operator_config
+from host.operator import logs as operator_logs
 from host.pluginapi import CliCommand, CommandContext, Permission
 from host.runtime import Runtime
 from host.settings import Settings
@@ -46,7 +55,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # (shifo.access) replaces uvicorn's. Open patient streams are cut after 5 s on shutdown: their
     # clients resume from Last-Event-ID and lose nothing.
     options: dict[str, Any] = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
-                               "access_log": False, "timeout_graceful_shutdown": 5}
+                               "access_log": False, "timeout_graceful_shutdown": 5,
+                               "log_config": None}  # uvicorn's lines go to our JSON handler
     if args.workers > 1:  # each worker builds its own app from the same environment
         uvicorn.run("host.web.app:serve_app", factory=True, workers=args.workers, **options)
     else:
@@ -110,15 +120,19 @@ def cmd_routes(settings: Settings, args: argparse.Namespace) -> int:
             if methods == ["OPTIONS"]:
                 continue
             perm = handler.opt.get("permission")
-            if isinstance(perm, Permission):
-                shown = f"{perm.object}/{perm.action}"
-                who = perm.principal if perm.principal != "staff" else \
-                    ", ".join(sorted(runtime.authorizer.roles_for(perm.object, perm.action))) or "nobody"
+            if isinstance(perm, Permission):  # FHIR routes say their own (several providers, host roles)
+                shown = handler.opt.get("permissions") or f"{perm.object}/{perm.action}"
+                who = handler.opt.get("who") or (perm.principal if perm.principal != "staff" else
+                    ", ".join(sorted(runtime.authorizer.roles_for(perm.object, perm.action))) or "nobody")
             elif perm == "public" or route.path.startswith("/schema"):
                 shown, who = "public", "anyone"
             else:
                 shown, who = "NONE (refused)", "nobody"
             rows.append((",".join(methods), route.path, shown, who))
+    if args.json:
+        print_json([{"methods": r[0].split(","), "path": r[1], "permission": r[2], "who": r[3]}
+                    for r in sorted(rows, key=lambda r: (r[1], r[0]))])
+        return 0
     print(table(("method", "path", "permission", "who"), sorted(rows, key=lambda r: (r[1], r[0]))))
     return 0
 
@@ -165,6 +179,7 @@ def module_command(module: str, command: CliCommand) -> Any:
 def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     """The command line: the host's commands, then each enabled module's (``shifo <module> ...``)."""
     p = argparse.ArgumentParser(prog="shifo", description="Shifo: Electronic Health platform host.")
+    p.add_argument("--version", action="version", version=f"shifo {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     serve = sub.add_parser("serve", help="serve the HTTP API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -175,7 +190,8 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     dm.add_argument("--accounts-file", default=demo.ACCOUNTS_FILE,
                     help=f"where the demo passwords are written (default {demo.ACCOUNTS_FILE})")
     sub.add_parser("plugins", help="installed modules, which are enabled, versions, requirements")
-    sub.add_parser("routes", help="every route and the permission it declares")
+    sub.add_parser("routes", help="every route and the permission it declares").add_argument(
+        "--json", action="store_true", help="one JSON document instead of the table")
     from host import asyncapi  # the events' contract for subscribers outside Shifo
     sub.add_parser("asyncapi", help="the AsyncAPI document of the events on NATS (JSON on stdout)"
                    ).set_defaults(run=asyncapi.command)
@@ -209,8 +225,43 @@ COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": 
                             **account_commands.COMMANDS}
 
 
+def package_version() -> str:
+    try:
+        return version("shifo")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+@contextmanager
+def one_line(command: str) -> Iterator[None]:
+    """A command at the terminal says what went wrong in its own last line: the storage adapter's
+    log ("answering 503 until it returns", meant for a server) and a library's deprecation
+    warning on import would only bury it. ``serve`` keeps both."""
+    if command == "serve":
+        yield
+        return
+    storage = logging.getLogger("shifo.storage")
+    level = storage.level
+    storage.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="DSA is deprecated")  # pyhanko's, at import
+            yield
+    finally:
+        storage.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    operator_logs.quiet()  # pyhanko's DSA warning, casbin's and alembic's start-up INFO lines
+    if argv == ["--version"]:  # answered even when the environment is broken
+        print(f"shifo {package_version()}")
+        return 0
+    with one_line(argv[0] if argv else ""):
+        return run(argv)
+
+
+def run(argv: list[str]) -> int:
     try:
         try:
             settings = Settings.from_env()
@@ -218,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigurationError(f"bad SHIFO_* setting: {exc}") from exc
         # every command loads the enabled modules first: a bad module or settings section stops it here
         modules = Modules.load(settings.modules, sections=settings.extra)
+        try:  # the operator's section too: `status` and the scheduler read it
+            operator_config.of(settings)
+        except msgspec.ValidationError as exc:
+            raise ConfigurationError(f"bad SHIFO_EXTRA setting of 'operator': {exc}") from exc
         if argv and argv[0] in discover() and argv[0] not in modules.names and argv[0] not in COMMANDS:
             raise ConfigurationError(f"the {argv[0]} module is not enabled (SHIFO_MODULES)")
         args = parser(modules).parse_args(argv)
@@ -235,8 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the database is unreachable, a file cannot be written, ...
         print(f"shifo: error: {exc}", file=sys.stderr)
         return 1
-    except Unavailable as exc:  # e.g. the message broker unreachable at start
+    except Unavailable as exc:  # the message broker or the database unreachable, or a missing database
+        print(f"shifo: error: {explain(exc) or exc.detail}", file=sys.stderr)
+        return 1
+    except ShifoError as exc:  # a change refused (a grant without its qualification, a wrong password)
         print(f"shifo: error: {exc.detail}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:  # a database that does not exist or lacks the tables: say what to do
+        print(f"shifo: error: {explain(exc)}", file=sys.stderr)
         return 1
 
 

@@ -40,7 +40,7 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_directory(Path(parsed.database).parent)
         engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, **JSON_CODING)
         _tune_sqlite(engine)
         return engine
@@ -49,6 +49,17 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
             "timeout": connect_timeout, "command_timeout": command_timeout,
             "server_settings": server_settings(command_timeout)}, **JSON_CODING)
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def _sqlite_directory(parent: Path) -> None:
+    """Only ``var/`` (the embedded default, ``make run``) is made: any other missing directory is
+    a mistyped path, refused by name rather than created silently."""
+    if parent.is_dir():
+        return
+    if parent.name == "var" and parent.parent.is_dir():
+        parent.mkdir(exist_ok=True)
+        return
+    raise ValueError(f"the directory {str(parent)!r} of the SQLite database does not exist")
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

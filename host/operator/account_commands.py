@@ -1,13 +1,14 @@
 """``shifo accounts``: the operator's account and grant management at a terminal.
 
 The same changes as the admin API (``/api/v1/admin``), through the same identity port, each
-committed together with its audit entry (recorded as done by the login given in ``--by``).
+committed together with its audit entry (recorded as done by the login given in ``--by``). A change
+the identity port refuses (a grant without its qualification, an unknown login) is one line on
+stderr and exit 1, and nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from datetime import date
 from typing import Any
@@ -15,9 +16,9 @@ from uuid import UUID
 
 import msgspec
 
-from core.errors import ConfigurationError
+from core.errors import NotFound
 from host import audit
-from host.console import opened
+from host.console import opened, password, print_json, table
 from host.settings import Settings
 
 STATUS = {"suspend": "suspended", "reactivate": "active", "deactivate": "deactivated"}
@@ -26,7 +27,8 @@ STATUS = {"suspend": "suspended", "reactivate": "active", "deactivate": "deactiv
 def add_parsers(sub: Any) -> None:
     acc = sub.add_parser("accounts", help="accounts and grants (operators)").add_subparsers(
         dest="accounts_command", required=True, metavar="action")
-    acc.add_parser("list", help="every account with its status and live grants")
+    acc.add_parser("list", help="every account with its status and live grants").add_argument(
+        "--json", action="store_true", help="one JSON document instead of the table")
     new = acc.add_parser("create", help="a personal account (password from SHIFO_NEW_PASSWORD or asked)")
     new.add_argument("login")
     new.add_argument("--name", required=True, help="full name")
@@ -53,7 +55,7 @@ async def _account_id(rt: Any, tx: Any, login: str) -> UUID:
     for acc in await rt.identity.accounts(tx=tx):
         if acc.login == login:
             return acc.id  # type: ignore[no-any-return]
-    raise ConfigurationError(f"no account {login!r}")
+    raise NotFound(f"no account {login!r}")
 
 
 async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
@@ -62,14 +64,10 @@ async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
                              client="cli")
     async with opened(settings) as rt, rt.storage.transaction() as tx:
         if action == "list":
-            for acc in await rt.identity.accounts(tx=tx):
-                grants = [f"{g.role}@{g.facility}" for g in await rt.identity.grants(acc.id, tx=tx)
-                          if g.revoked_at is None]
-                print(f"{acc.login:20} {acc.kind:9} {acc.status:12} {acc.full_name}  {' '.join(grants)}")
-            return 0
+            return await _list(rt, tx, args)
         if action == "create":
-            password = os.environ.get("SHIFO_NEW_PASSWORD") or getpass.getpass(f"password for {args.login}: ")
-            target = await rt.identity.create_account(login=args.login, password=password, kind=args.kind,
+            secret = password("SHIFO_NEW_PASSWORD", f"password for {args.login}: ")
+            target = await rt.identity.create_account(login=args.login, password=secret, kind=args.kind,
                                                      full_name=args.name, pinfl=args.pinfl, tx=tx)
         elif action in STATUS:
             target = await _account_id(rt, tx, args.login)
@@ -83,6 +81,21 @@ async def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
             target = (await rt.identity.revoke(args.grant_id, tx=tx)).id
         await audit.record(tx, msgspec.structs.replace(entry, object=str(target)))
     print(f"{action}: done ({target})")
+    return 0
+
+
+async def _list(rt: Any, tx: Any, args: argparse.Namespace) -> int:
+    listed = [(acc, [g for g in await rt.identity.grants(acc.id, tx=tx) if g.revoked_at is None])
+              for acc in await rt.identity.accounts(tx=tx)]
+    if args.json:
+        print_json([{"id": str(acc.id), "login": acc.login, "kind": acc.kind, "status": acc.status,
+                     "full_name": acc.full_name, "grants": [
+                         {"id": str(g.id), "role": g.role, "facility": g.facility} for g in grants]}
+                    for acc, grants in listed])
+        return 0
+    print(table(("login", "kind", "status", "name", "grants"), [
+        (acc.login, acc.kind, acc.status, acc.full_name, " ".join(f"{g.role}@{g.facility}" for g in grants))
+        for acc, grants in listed]))
     return 0
 
 

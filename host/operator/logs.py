@@ -7,13 +7,15 @@ import contextvars
 import logging
 import os
 import random
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("shifo_request_id", default="")
-_SKIP = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+# uvicorn's "color_message" repeats the message with terminal colour codes
+_SKIP = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "color_message"}
 _ids = random.Random()  # noqa: S311 - seeded from the OS, again after fork; ids are unique, not secret
 os.register_at_fork(after_in_child=_ids.seed)
 
@@ -54,8 +56,27 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(line, enc_hook=str).decode()
 
 
+# Libraries that narrate their start-up at INFO (casbin prints its model, alembic its plugins):
+# an operator needs their warnings, not a dozen lines per process start.
+CHATTY = ("casbin", "alembic")
+
+
+def quiet() -> None:
+    """Filter what every command would otherwise print and nobody can act on: pyhanko imports
+    cryptography's DSA key type (deprecated) on import, and casbin and alembic log at INFO on
+    every start. Only that warning from that module is ignored; every other warning still shows."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning,
+                            module=r"pyhanko\.sign\.signers\.pdf_cms")
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure(level: int = logging.INFO) -> None:
-    """Send every log record to stderr as JSON (``shifo serve`` calls this once).
+    """Send every log record to stderr as JSON (``shifo serve`` calls this once), warnings too,
+    so each line a server writes is one JSON object. uvicorn is run with ``log_config=None``: it
+    then installs no handlers of its own and its loggers propagate to this one.
 
     Records skip what the lines never show (the caller's source line, thread and process names):
     the Logging HOWTO's optimizations, worth it at one access line per request."""
@@ -66,3 +87,5 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # a warning is a "py.warnings" record, formatted as JSON
+    quiet()

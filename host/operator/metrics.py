@@ -32,7 +32,7 @@ from host.operator import config, messaging_status, review, sla
 from host.operator.logs import request_id_of, request_id_var
 from host.pluginapi import public
 from host.runtime import Runtime
-from host.web import unreachable
+from host.web import problems, unreachable
 from ports.storage import Storage
 
 access = logging.getLogger("shifo.access")
@@ -71,7 +71,7 @@ def middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        started, status = time.perf_counter(), [500]
+        started, status = time.perf_counter(), [0]
         rid = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
@@ -83,8 +83,14 @@ def middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, watch)
+            try:
+                await app(scope, receive, watch)
+            except Exception as exc:
+                if status[0]:  # the answer has begun: nothing more can be sent
+                    raise
+                await answer(scope, receive, watch, exc)
         finally:
+            status[0] = status[0] or 500
             took = time.perf_counter() - started
             route = str(scope.get("path_template") or "unrouted")
             module, method = module_of(route), scope.get("method", "")
@@ -96,6 +102,16 @@ def middleware(app: ASGIApp) -> ASGIApp:
             request_id_var.reset(token)
 
     return timed
+
+
+async def answer(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """The problem response for an exception a later middleware raised (the route's own are
+    answered nearer the handler). Answered here, not by Litestar's outermost handler, so the
+    answer carries ``X-Request-Id``, its log line the id, and the access line its real status."""
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    handler = next(problems.HANDLERS[k] for k in type(exc).__mro__ if k in problems.HANDLERS)
+    response = handler(request, exc)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 async def clock_skew(storage: Storage) -> float | None:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from sqlalchemy import select, update
 
+from adapters.identity.policy import check_password
 from adapters.identity.tables import accounts, grants, session_flags, sessions
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -73,7 +74,8 @@ class Administration:
             raise _invalid("kind", f"kind is one of {', '.join(PrincipalKind)}")
         if pinfl is not None and not re.fullmatch(r"[0-9]{14}", pinfl):
             raise _invalid("pinfl", "a PINFL is 14 digits")
-        hashed = await self.hash_password(password) if password else None
+        check_password(password, login)
+        hashed = await self.hash_password(password) if password is not None else None
         account_id = new_id()
         async with self._unit(tx) as t:
             if (await t.execute(select(accounts.c.id).where(accounts.c.login == login))).first():

@@ -6,7 +6,10 @@ decide here, per provider, what a staff caller may use at the facility chosen wi
 a role holding its read permission; a host provider one of its roles. So a hospital without
 the polyclinic module still reads its own Encounters. A type of which the caller may use no
 provider is a 403, audited as the guard audits its refusals. Patients use every provider, and
-the engine confines them to their compartment.
+the engine confines them to their compartment. A module may serve one type under two permissions
+(erecipe: every prescription to prescribers, what a pharmacist may dispense to pharmacists); a
+caller who may use both (a patient) gets each resource once, the first provider's
+(:func:`host.fhir.bundle.merged`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Search results as a FHIR R5 ``searchset`` Bundle, paged by offset.
 
 Items of every provider are merged newest first (``when`` descending, undated last), then by
-type and id, so pages are stable and never repeat an item. ``total`` is given only when the
-answer is complete (no next page), because providers are asked for one page's worth only.
+type and id, so pages are stable and never repeat an item; a resource two providers both serve
+(erecipe's prescriptions, to a caller who may use both) is kept once, as the first one gave it.
+``total`` is given only when the answer is complete (no next page), because providers are asked
+for one page's worth only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ def order_key(item: FhirItem) -> tuple[bool, float, str, str]:
 
 
 def merged(items: list[FhirItem]) -> list[FhirItem]:
-    return sorted(items, key=order_key)
+    first: dict[tuple[str, str], FhirItem] = {}
+    for item in items:
+        first.setdefault((str(item.resource.get("resourceType")), str(item.resource.get("id"))), item)
+    return sorted(first.values(), key=order_key)
 
 
 def full_url(base: str, resource: dict[str, Any]) -> str:

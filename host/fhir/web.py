@@ -41,19 +41,26 @@ def _params(request: Req) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-def _opt(providers: list[registry.Provider]) -> dict[str, Any]:
-    first = providers[0].resource
-    return requires(first.object, first.action, patients=True, facility_scoped=False)
+def _opt(providers: list[registry.Provider], runtime: Runtime) -> dict[str, Any]:
+    """The first provider's permission for the guard, and for ``shifo routes`` (``permissions``,
+    ``who``) what :mod:`host.fhir.access` really admits: every provider's permission and roles."""
+    first, allows = providers[0].resource, runtime.authorizer.roles_for
+    roles = {r for p in providers
+             for r in (p.roles if p.module is None else allows(p.resource.object, p.resource.action))}
+    return {**requires(first.object, first.action, patients=True, facility_scoped=False),
+            "permissions": " | ".join(dict.fromkeys(p.permission for p in providers)),
+            "who": ", ".join([*sorted(roles), "patient (own record)"])}
 
 
 def _routes(type_: str, providers: list[registry.Provider], runtime: Runtime,
             settings: Settings) -> list[Any]:
-    @get(f"/{type_}", opt=_opt(providers), name=f"fhir-{type_}-search", summary=f"Search {type_}")
+    @get(f"/{type_}", opt=_opt(providers, runtime), name=f"fhir-{type_}-search", summary=f"Search {type_}")
     async def search(request: Req) -> Answer:
         call = await _call(request, runtime, settings)
         return json_response(await engine.search(call, type_, providers, _params(request)))
 
-    @get(f"/{type_}/{{rid:str}}", opt=_opt(providers), name=f"fhir-{type_}-read", summary=f"Read {type_}")
+    @get(f"/{type_}/{{rid:str}}", opt=_opt(providers, runtime), name=f"fhir-{type_}-read",
+         summary=f"Read {type_}")
     async def read(request: Req, rid: FromPath[str]) -> Answer:
         call = await _call(request, runtime, settings)
         return json_response(await engine.read(call, type_, providers, rid))
@@ -85,8 +92,8 @@ def handlers(runtime: Runtime, settings: Settings) -> list[Any]:
     for type_, providers in by_type.items():
         routes += _routes(type_, providers, runtime, settings)
     if "Patient" in by_type:
-        @get("/Patient/{rid:str}/$everything", opt=_opt(by_type["Patient"]), name="fhir-Patient-everything",
-             summary="Patient $everything")
+        @get("/Patient/{rid:str}/$everything", opt=_opt(by_type["Patient"], runtime),
+             name="fhir-Patient-everything", summary="Patient $everything")
         async def patient_everything(request: Req, rid: FromPath[str]) -> Answer:
             call = await _call(request, runtime, settings)
             return json_response(await everything.everything(call, by_type, rid, _params(request)))

@@ -6,4 +6,5 @@ from __future__ import annotations
 from host.pluginapi import FhirResource
 from plugins.erecipe import fhir_dispenses, fhir_provenance, fhir_requests
 
-RESOURCES: list[FhirResource] = [fhir_requests.RESOURCE, fhir_dispenses.RESOURCE, fhir_provenance.RESOURCE]
+RESOURCES: list[FhirResource] = [fhir_requests.RESOURCE, fhir_requests.DISPENSING, fhir_dispenses.RESOURCE,
+                                 fhir_provenance.RESOURCE]  # a type's fullest provider first

@@ -1,4 +1,10 @@
-"""Prescription lines as FHIR R5 ``MedicationRequest`` (one per line, grouped by the number)."""
+"""Prescription lines as FHIR R5 ``MedicationRequest`` (one per line, grouped by the number).
+
+Two providers, as the native routes: :data:`RESOURCE` (``erecipe.prescription/read``: prescribers
+and nurses, and the patient's own) serves every issued prescription; :data:`DISPENSING`
+(``erecipe.dispensing/read``: pharmacists) what the native dispensing search shows: a prescription
+found by its number in any issued state, or a patient's active ones, without the diagnosis.
+"""
 
 from __future__ import annotations
 
@@ -62,38 +68,53 @@ def _status_filter(word: str, now: datetime) -> ColumnElement[bool]:
                            and_(st.in_(ACTIVE), prescriptions.c.valid_until <= now))}.get(word, false())
 
 
-async def _items(req: FhirRequest, row: Any, now: datetime) -> list[FhirItem]:
+async def _items(req: FhirRequest, row: Any, now: datetime, *, diagnosis: bool = True) -> list[FhirItem]:
     any_dispensed = (await req.tx.execute(select(dispenses.c.id).where(
         dispenses.c.prescription_id == row.id).limit(1))).first() is not None
     status = c.request_status(row, now, any_dispensed)
     subject = await req.patient_ref(row.patient_pinfl)
-    return [FhirItem(resource=to_request(row, line, subject, status), patient=row.patient_pinfl,
-                     when=row.issued_at) for line in row.content["lines"]]
+    out = [to_request(row, line, subject, status) for line in row.content["lines"]]
+    if not diagnosis:  # the pharmacist's view, as ForDispensing: no diagnosis
+        out = [{k: v for k, v in r.items() if k != "reason"} for r in out]
+    return [FhirItem(resource=r, patient=row.patient_pinfl, when=row.issued_at) for r in out]
 
 
-async def read(req: FhirRequest, id: str) -> FhirItem | None:
+async def read(req: FhirRequest, id: str, *, diagnosis: bool = True) -> FhirItem | None:
     found = c.split_id(id)
     if found is None:
         return None
     row = (await req.tx.execute(select(prescriptions).where(
         prescriptions.c.id == found[0], prescriptions.c.status != "draft"))).first()
-    items = [] if row is None else await _items(req, row, utcnow())
+    items = [] if row is None else await _items(req, row, utcnow(), diagnosis=diagnosis)
     return next((i for i in items if i.resource["id"] == id), None)
 
 
-async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+async def search(req: FhirRequest, query: FhirQuery, *, dispensing: bool = False) -> list[FhirItem]:
     now = utcnow()
     stmt = c.issued(query, select(prescriptions), prescriptions.c.issued_at)
     if query.identifier is not None:
         system, value = fhir_token(query.identifier)
         stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM) else false())
+    elif dispensing:  # by patient: only what may still be dispensed, as the native search
+        stmt = stmt.where(prescriptions.c.status.in_(ACTIVE), prescriptions.c.valid_until > now)
     if query.status is not None:
         stmt = stmt.where(_status_filter(c.status_word(query.status), now))
     rows = await req.tx.execute(stmt.order_by(prescriptions.c.issued_at.desc(), prescriptions.c.id.desc())
                                 .limit(max(query.limit, 0)))
-    out = [item for row in rows.all() for item in await _items(req, row, now)]
+    out = [item for row in rows.all() for item in await _items(req, row, now, diagnosis=not dispensing)]
     return out[:max(query.limit, 0)]
 
 
+async def read_dispensable(req: FhirRequest, id: str) -> FhirItem | None:
+    return await read(req, id, diagnosis=False)
+
+
+async def search_dispensable(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
+    return await search(req, query, dispensing=True)
+
+
+_PARAMS = ("patient", "date", "identifier", "status")
 RESOURCE = FhirResource(type="MedicationRequest", object="erecipe.prescription", action="read", read=read,
-                        search=search, params=("patient", "date", "identifier", "status"))
+                        search=search, params=_PARAMS)
+DISPENSING = FhirResource(type="MedicationRequest", object="erecipe.dispensing", action="read",
+                          read=read_dispensable, search=search_dispensable, params=_PARAMS)

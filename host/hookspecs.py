@@ -181,14 +181,14 @@ def shifo_event_handlers() -> list[EventHandler]:  # type: ignore[empty-body]
     is skipped. With the in-process messaging adapter the relay calls it, usually in one
     transaction shared by every consumer of a batch; with a durable adapter (``nats``) the
     consumer's own group takes the events from the broker, in whichever process holds the
-    patient's partition, one transaction per batch and consumer. A handler that raises rolls that transaction back; the batch is then delivered
-    consumer by consumer, each in a transaction of its own, and the failing delivery is retried
-    with backoff, then parked (``shifo events failed``). So a handler may be called again for an
-    event whose transaction rolled back; it writes only through ``tx`` and never swallows a
-    database error. Handlers are ``async`` and must not depend on other consumers having run.
-    ``EventHandler.accepts`` narrows the events offered (an ignored event then costs nothing);
-    ``EventHandler.handle_batch`` takes a batch's new events at once and must equal ``handle``
-    applied to each in order.
+    patient's partition, one transaction per batch and consumer. A handler that raises rolls that
+    transaction back; the events are then delivered one by one, each in a transaction of its own,
+    and the failing delivery is retried with backoff, then parked (``shifo events failed``). So a
+    handler may be called again for an event whose transaction rolled back; it writes only
+    through ``tx`` and never swallows a database error. Handlers are ``async`` and must not depend
+    on other consumers having run. ``EventHandler.accepts`` narrows the events offered (an ignored
+    event then costs nothing); ``EventHandler.handle_batch`` takes a batch's new events at once and
+    must equal ``handle`` applied to each in order.
     """
 
 

@@ -98,6 +98,8 @@ def expected(who: str, perm: Permission, path: str) -> int | str:
         return ALLOW if who == "operator" else 403
     role, facility = PRINCIPALS[who]
     holders = HOST_FHIR.get(perm_name(perm)) or POLICY[perm_name(perm)]
+    for also in ALSO.get(path, ()):  # a FHIR type several modules' permissions reach (host.fhir.access)
+        holders = holders | HOST_FHIR.get(also, POLICY.get(also, set()))
     if who in ("operator", "registrar", "doctor_elsewhere") or role not in holders:
         return 403
     if facility == F3 and perm_name(perm) not in HOST_FHIR and not perm.object.startswith("medcard."):
@@ -124,6 +126,10 @@ async def seed(settings: Settings) -> dict[str, str]:
     return tokens
 
 
+#: path -> every permission that admits it, where a route says so (FHIR: each provider's)
+ALSO: dict[str, set[str]] = {}
+
+
 def routes(application: Litestar) -> list[tuple[str, str, Permission]]:
     found = []
     for route in application.routes:
@@ -131,6 +137,8 @@ def routes(application: Litestar) -> list[tuple[str, str, Permission]]:
             continue
         for handler in route.route_handlers:
             perm = handler.opt.get("permission")
+            if handler.opt.get("permissions"):
+                ALSO[route.path] = set(handler.opt["permissions"].split(" | "))
             for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
                 if perm != "public":
                     assert isinstance(perm, Permission), f"{method} {route.path} declares no permission"

@@ -61,7 +61,8 @@ class GroupConsumption:
             try:
                 await self._tick()
             except BROKER_ERRORS as exc:
-                log.warning("nats leases of %s: %s", self.group, exc.__class__.__name__)
+                log.warning("nats leases of %s: %s %s %s", self.group, exc.__class__.__name__,
+                            getattr(exc, "err_code", ""), getattr(exc, "description", ""))
             except Exception:  # never let the lease keeper die: its pullers would stop for good
                 log.exception("nats leases of %s", self.group)
             for partition in [p for p in self._pullers if not self.leases.valid(p)]:

@@ -144,17 +144,18 @@ async def test_entry_expires_at_the_crls_next_update(pki: TestPki, validations: 
 
 
 def test_cached_path_covers_only_signing_times_before_a_listed_revocation(pki: TestPki) -> None:
+    now = dt.datetime.now(dt.UTC)  # the signature's signing time is the real time, not NOW's (import time)
     signer = person(pki)
-    later = NOW + dt.timedelta(hours=1)
+    later = now + dt.timedelta(hours=1)
     trust = store(pki, {signer.cert.serial_number: later})
     report = cms._inspect(CONTENT, sign_cms(signer, CONTENT, detached=True), detached=True, trust=trust,
-                          now=NOW, skew=dt.timedelta(minutes=5), paths=(cache := PathCache()))
+                          now=now, skew=dt.timedelta(minutes=5), paths=(cache := PathCache()))
     assert report.verification.valid, report.verification.reason
     cert = asn1(signer)
-    assert cache.covers(trust, cert, NOW + dt.timedelta(minutes=59))
+    assert cache.covers(trust, cert, now + dt.timedelta(minutes=59))
     assert not cache.covers(trust, cert, later)
-    assert not cache.covers(trust, cert, NOW - 2 * DAY)  # before the certificate was valid
-    assert not cache.covers(store(pki), cert, NOW)  # another store: nothing carried over
+    assert not cache.covers(trust, cert, now - 2 * DAY)  # before the certificate was valid
+    assert not cache.covers(store(pki), cert, now)  # another store: nothing carried over
 
 
 async def test_cache_is_bounded_least_recently_used_first(pki: TestPki, validations: list[bool]) -> None:

@@ -116,7 +116,8 @@ class NatsMessaging:
             kv, ttl = await leases_bucket(js, self.names, self.ack_wait, self.settings.nats_replicas)
             consumption = GroupConsumption(
                 nc, js, self.names, group, sorted(event_types), handle,
-                leases=Leases(kv, group, self.member, ttl), batch=batch, ack_wait=self.ack_wait,
+                leases=Leases(kv, group, self.member, ttl, js=js, bucket=self.names.leases),
+                batch=batch, ack_wait=self.ack_wait,
                 backoff=float(getattr(self.settings, "relay_backoff_seconds", 0.5)))
             if event_types:
                 await consumption.start()

@@ -7,7 +7,8 @@ patient in commit order". So each (group, partition) has a lease key in the KV b
 lease TTL, twice the ack wait: when an owner dies its unacknowledged batch is due for redelivery
 before the lease expires and anyone else may pull.
 
-Sharing: each process also keeps a member key per group; a process holds at most
+Sharing: each process also keeps a member key per group (refreshed every tick, so a killed
+member drops out of the count after one TTL); a process holds at most
 ``ceil(PARTITIONS / members)`` partitions, takes free ones in random order and gives back any
 above its share after the batch in hand. Members are counted per group, so processes that consume
 different sets of groups do not skew each other.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from core.partitions import PARTITIONS
 
@@ -28,8 +29,9 @@ from .nats_connection import safe_name
 class Leases:
     """The partitions of one group that this process (``member``) holds."""
 
-    def __init__(self, kv: Any, group: str, member: str, ttl: float) -> None:
-        self.kv = kv
+    def __init__(self, kv: Any, group: str, member: str, ttl: float, *, js: Any, bucket: str) -> None:
+        self.kv, self.js = kv, js
+        self._stream = f"KV_{bucket}"
         self.group = safe_name(group)
         self.member = member
         self.ttl = ttl
@@ -38,6 +40,13 @@ class Leases:
 
     def _key(self, partition: int) -> str:
         return f"p.{self.group}.{partition}"
+
+    @property
+    def _member_key(self) -> str:
+        return f"m.{self.group}.{self.member}"
+
+    def _member_subject(self, member: str) -> str:
+        return f"$KV.{self._stream[3:]}.m.{self.group}.{member}"
 
     def valid(self, partition: int, for_seconds: float = 0.0) -> bool:
         """Still ours for sure, for ``for_seconds`` more: refreshed less than (most of) a TTL ago.
@@ -55,12 +64,14 @@ class Leases:
         self._valid_until.pop(partition, None)
 
     async def share(self) -> int:
-        """Announce this member and return how many partitions it may hold."""
-        await self.kv.put(f"m.{self.group}.{self.member}", b"1")
-        try:  # (filtered here: the client warns about any filter it is given)
-            members: int = sum(key.startswith(f"m.{self.group}.") for key in await self.kv.keys())
-        except NoKeysError:
-            members = 1
+        """Announce this member and return how many partitions it may hold.
+
+        Members are counted from the bucket stream's per-subject state (one request), not with
+        ``kv.keys()``: that creates an ephemeral ordered consumer on every call, and in a cluster
+        run the lease keepers' calls kept failing with a bad request after a member was killed."""
+        await self.kv.put(self._member_key, b"1")
+        info = await self.js.stream_info(self._stream, subjects_filter=self._member_subject(">"))
+        members = len(info.state.subjects or {})
         return -(-PARTITIONS // max(1, members))  # ceil
 
     async def take(self, partition: int) -> bool:
@@ -101,4 +112,5 @@ class Leases:
                 pass  # expired or taken meanwhile (the server's 10071 comes as a bad request): not ours
 
     async def leave(self) -> None:
-        await self.kv.delete(f"m.{self.group}.{self.member}")
+        """Gone from the count at once: a purge of the subject leaves no delete marker to count."""
+        await self.js.purge_stream(self._stream, subject=self._member_subject(self.member))

@@ -24,6 +24,7 @@ from datetime import timedelta
 from core.clock import utcnow
 from core.errors import OutcomeUnknown, Unavailable
 from core.events import Event
+from host import delivery_metrics
 from host.pluginapi import EventHandler
 from ports.storage import Storage, Transaction
 
@@ -64,8 +65,10 @@ class Deliveries:
             takers = self._takers[kind] = [h for h in self.consumers.values() if kind in h.event_types]
         return takers
 
-    async def all_in(self, batch: Batch, tx: Transaction) -> None:
-        """Every consumer's events of the batch in ``tx`` (the claim's); raises Refused if one fails."""
+    async def all_in(self, batch: Batch, tx: Transaction) -> list[tuple[str, list[Event]]]:
+        """Every consumer's events of the batch in ``tx`` (the claim's); raises Refused if one fails.
+        Returns what each consumer handled, for :func:`delivery_metrics.handled_each` once ``tx``
+        has committed."""
         # each event goes to the consumers of its type, looked up once per type: not every one of
         # a dozen consumers asked about every event (the hot path of every write)
         mine: dict[str, list[Event]] = {}
@@ -80,6 +83,7 @@ class Deliveries:
         wanted = [(h.consumer, e.id) for h, events in order for e in events]
         fresh = await tx.fresh_deliveries(wanted)
         first_time = len(fresh) == len(wanted)  # as usual: then no pair need be looked up
+        done: list[tuple[str, list[Event]]] = []
         for handler, events in order:
             new = events if first_time else [e for e in events if (handler.consumer, e.id) in fresh]
             if not new:
@@ -90,6 +94,8 @@ class Deliveries:
                 log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
                          handler.consumer, len(batch))
                 raise Refused from exc
+            done.append((handler.consumer, new))
+        return done
 
     async def by_consumer(self, batch: Batch) -> None:
         """Each consumer its events of the batch in a transaction of its own; if that fails, one
@@ -141,19 +147,22 @@ class Deliveries:
             log.info("consumer %s failed within a batch of %d: delivering one by one",
                      handler.consumer, len(events))
             return False
+        delivery_metrics.handled(handler.consumer, new)
         return True
 
     async def one(self, seq: int, event: Event, handler: EventHandler, attempts: int, retry: bool) -> None:
         """One event in a transaction of its own; a handler's failure is recorded (retried later,
         parked in the end), but a database that is away or lost the commit is raised: the event is
         then offered again in order, not retried after later events of its patient."""
+        new = False
         try:
             async with self.storage.transaction() as tx:
-                if await tx.first_delivery(handler.consumer, event.id):
+                if new := await tx.first_delivery(handler.consumer, event.id):
                     await handler.handle(event, tx)
         except (Unavailable, OutcomeUnknown):
             raise
         except Exception as exc:
+            delivery_metrics.failed(handler.consumer)
             tried = attempts + 1
             park = tried >= self.max_attempts
             delay = min(self.backoff_seconds * 2 ** min(tried - 1, 32), MAX_BACKOFF_SECONDS)
@@ -163,5 +172,7 @@ class Deliveries:
                 seq, handler.consumer, f"{type(exc).__name__}: {exc}",
                 utcnow() + timedelta(seconds=delay), park)
             return
+        if new:
+            delivery_metrics.handled(handler.consumer, [event])
         if retry:
             await self.storage.outbox.clear_failure(seq, handler.consumer)

@@ -48,6 +48,8 @@ import logging
 from collections.abc import Sequence
 
 from core.errors import ConfigurationError, OutcomeUnknown, Unavailable
+from core.events import Event
+from host import delivery_metrics
 from host.delivery import Deliveries, Refused
 from host.outbox_horizon import Horizon
 from host.pluginapi import EventHandler
@@ -207,6 +209,7 @@ class Relay:
                 await self.deliveries.retry_due(self.batch)
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
+            handled: list[tuple[str, list[Event]]] = []
             try:
                 async with self.storage.outbox.claim(self.batch, after) as claimed:
                     batch = claimed.events
@@ -219,7 +222,7 @@ class Relay:
                         await claimed.delivered(seqs)
                     elif together and batch:
                         async with claimed.transaction() as tx:
-                            await self.deliveries.all_in([(s.seq, s.event) for s in batch], tx)
+                            handled = await self.deliveries.all_in([(s.seq, s.event) for s in batch], tx)
                             await claimed.delivered(seqs)
                     else:
                         await self.deliveries.by_consumer([(s.seq, s.event) for s in batch])
@@ -228,6 +231,7 @@ class Relay:
                 together = False  # all rolled back: this batch again, consumer by consumer
                 continue
             together = True
+            delivery_metrics.handled_each(handled)  # the claim has committed
             total += len(batch)
             if not self.durable and batch:
                 await self._live(batch)

@@ -3,8 +3,11 @@
 Request counts and latency are process-wide series labelled by module and route template (never
 by raw path, so ids do not explode the label space). The rest is read from the database at scrape
 time: outbox lag and parked events, sign-in failures and lockouts (from the audit trail),
-installations overdue and users due for review. The messaging series (the adapters in use, the
-stream, each consumer group's lag and redeliveries) come from :mod:`host.operator.messaging_status`.
+installations overdue and due soon, and users due for review. The messaging series (the adapters
+in use, the stream, each consumer group's lag and redeliveries) come from
+:mod:`host.operator.messaging_status`; this process's deliveries per consumer (failures, latency)
+from :mod:`host.delivery_metrics`; and the standard ``process_*`` series (CPU seconds, resident
+memory, open file descriptors, start time) from prometheus_client's process collector.
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
 from core import clock
 from core.errors import ShifoError
-from host import audit_key
+from host import audit_key, delivery_metrics
 from host.audit import audit_log
 from host.audit_ledger import number
-from host.operator import config, messaging_status, review, sla
+from host.operator import calendar, config, messaging_status, review, sla
 from host.operator.logs import request_id_of, request_id_var
 from host.pluginapi import public
 from host.runtime import Runtime
@@ -43,6 +46,7 @@ REQUEST_COUNT = Counter("shifo_http_requests", "HTTP requests answered",
                         ["module", "route", "method", "status"], registry=REQUESTS)
 REQUEST_LATENCY = Histogram("shifo_http_request_duration_seconds", "Time to answer an HTTP request",
                             ["module", "route", "method"], registry=REQUESTS)
+ProcessCollector(registry=REQUESTS)  # process_*: this worker's CPU, memory, open fds, start time
 
 
 def module_of(route: str) -> str:
@@ -140,6 +144,8 @@ async def snapshot(runtime: Runtime) -> list[Metric]:
         outcomes = dict((await tx.execute(select(audit_log.c.outcome, func.count()).where(
             audit_log.c.action.like("auth/%")).group_by(audit_log.c.outcome))).all())
         overdue = await sla.overdue_count(tx, now.date())
+        soon = await sla.due_soon_count(tx, await calendar.load(tx, cfg.week_days), now.date(),
+                                        cfg.due_soon_working_days)
         users = await review.inventory(tx, runtime.identity, cfg, now)
     due = sum(1 for u in users if {"review_due", "certification_lapsed"} & set(u.flags))
     skew = await clock_skew(runtime.storage)
@@ -159,6 +165,8 @@ async def snapshot(runtime: Runtime) -> list[Metric]:
                 outcomes.get("refused:423", 0)),
         counter("shifo_login_throttled", "Sign-ins refused as too frequent", outcomes.get("refused:429", 0)),
         gauge("shifo_installations_overdue", "Open installation requests past their due date", overdue),
+        gauge("shifo_installations_due_soon", "Open installation requests due within the operator's "
+              "due_soon_working_days (3 unless set), not yet overdue", soon),
         gauge("shifo_users_due_for_review", "Users whose access certification is due or lapsed", due),
     ]
     if skew is not None:
@@ -191,7 +199,7 @@ def _unread(exc: Exception) -> list[Metric]:
     return []
 
 
-@get("/metrics", opt=public(), tags=["monitoring"])
+@get("/metrics", opt=public(), tags=["monitoring"], media_type=CONTENT_TYPE)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text exposition: request series of this process plus the deployment's state."""
     runtime: Runtime = request.app.state.runtime
@@ -203,5 +211,5 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     families += await messaging_status.families(runtime)
     scrape = CollectorRegistry()
     scrape.register(_Snapshot(families))
-    body = generate_latest(REQUESTS) + generate_latest(scrape)
+    body = generate_latest(REQUESTS) + generate_latest(delivery_metrics.REGISTRY) + generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)

@@ -59,12 +59,14 @@ async def users(request: Req) -> list[review.UserLine]:
 
 @post("/review/campaigns", opt=MANAGE, status_code=201)
 async def open_campaign(request: Req, data: JSONBody[NewCampaign]) -> review.Campaign:
+    """Open a yearly access-review campaign; audited."""
     return await run_unit(_rt(request).storage, lambda tx: review.open_campaign(
         tx, data.title, _who(request), _entry(request, "open")))
 
 
 @post("/review/campaigns/{cid:uuid}/decisions", opt=MANAGE, status_code=201)
 async def decide(request: Req, cid: FromPath[UUID], data: JSONBody[DecisionIn]) -> review.Decision:
+    """Certify or revoke one grant in an open campaign (a revoke takes effect at once); audited."""
     rt = _rt(request)
     return await run_unit(rt.storage, lambda tx: review.decide(  # re-run whole if it loses a race
         tx, rt.identity, cid, data.grant, data.decision, data.comment, _who(request),
@@ -73,6 +75,7 @@ async def decide(request: Req, cid: FromPath[UUID], data: JSONBody[DecisionIn]) 
 
 @post("/review/campaigns/{cid:uuid}/close", opt=MANAGE, status_code=200)
 async def close(request: Req, cid: FromPath[UUID]) -> review.Campaign:
+    """Close a campaign (closing a closed one answers it as it is); audited."""
     return await run_unit(_rt(request).storage, lambda tx: review.close(tx, cid, _entry(request, "close")))
 
 

@@ -74,6 +74,13 @@ async def report(tx: Transaction, cal: WorkingCalendar, today: date, *, soon: in
                      regions=sorted(lines.values(), key=lambda r: r.region), overdue=overdue)
 
 
+async def due_soon_count(tx: Transaction, cal: WorkingCalendar, today: date, soon: int) -> int:
+    """Open requests not yet overdue but within ``soon`` working days of their due date."""
+    rows = await tx.execute(select(installations.c.due_on).where(
+        installations.c.state.in_(OPEN), installations.c.due_on >= today))
+    return sum(1 for (due,) in rows if cal.working_days_between(today, due) <= soon)
+
+
 async def overdue_count(tx: Transaction, today: date) -> int:
     rows = await tx.execute(select(installations.c.id).where(
         installations.c.state.in_(OPEN), installations.c.due_on < today))

@@ -86,6 +86,7 @@ async def _facility(tx: Any, fid: str) -> Facility:
 
 @get("/facilities", opt=op("facility", "read"))
 async def list_facilities(request: Req) -> list[Facility]:
+    """Every facility (name, kind, region, TIN, licence), by id."""
     async with runtime(request).storage.transaction(readonly=True) as tx:
         ids = (await tx.execute(select(facilities.c.id).order_by(facilities.c.id))).scalars().all()
         return [await _facility(tx, i) for i in ids]
@@ -93,6 +94,7 @@ async def list_facilities(request: Req) -> list[Facility]:
 
 @get("/facilities/{fid:str}", opt=op("facility", "read"))
 async def read_facility(request: Req, fid: FromPath[str]) -> Facility:
+    """One facility (404 if unknown)."""
     async with runtime(request).storage.transaction(readonly=True) as tx:
         return await _facility(tx, fid)
 
@@ -127,11 +129,13 @@ async def _save(request: Req, fid: str, data: FacilityIn, *, new: bool) -> Facil
 
 @post("/facilities", opt=op("facility", "manage"), status_code=201)
 async def create_facility(request: Req, data: JSONBody[NewFacility]) -> Facility:
+    """Register a facility (409 if its id is taken); audited."""
     return await _save(request, data.id, data, new=True)
 
 
 @put("/facilities/{fid:str}", opt=op("facility", "manage"))
 async def update_facility(request: Req, fid: FromPath[str], data: JSONBody[FacilityIn]) -> Facility:
+    """Change a facility's details and licence (404 if unknown); audited."""
     return await _save(request, fid, data, new=False)
 
 
@@ -160,6 +164,7 @@ async def apply(request: Req, data: JSONBody[Application]) -> list[installations
 async def list_installations(request: Req, facility: FromQuery[str | None] = None,
                              in_state: Annotated[str | None, Parameter(query="state")] = None
                              ) -> list[installations.Installation]:
+    """Installation requests, filtered by ``facility`` and ``state``, with their due dates."""
     async with runtime(request).storage.transaction(readonly=True) as tx:
         return await installations.listing(tx, state=in_state, facility=facility)
 
@@ -181,6 +186,7 @@ async def transition(request: Req, iid: FromPath[UUID],
 
 @get("/installations/{iid:uuid}/history", opt=op("installation", "read"))
 async def installation_history(request: Req, iid: FromPath[UUID]) -> list[installations.Change]:
+    """Every state change of one installation request, oldest first."""
     async with runtime(request).storage.transaction(readonly=True) as tx:
         return await installations.history(tx, iid)
 
@@ -189,6 +195,7 @@ async def installation_history(request: Req, iid: FromPath[UUID]) -> list[instal
 async def sla_report(request: Req, period_from: FromQuery[date | None] = None,
                      period_to: FromQuery[date | None] = None,
                      region: FromQuery[str | None] = None) -> sla.SlaReport:
+    """Installations against the 15-working-day promise, per region, and those overdue today."""
     rt, cfg = runtime(request), config.of(runtime(request).settings)
     async with rt.storage.transaction(readonly=True) as tx:
         cal = await calendar.load(tx, cfg.week_days)
@@ -204,6 +211,7 @@ class Override(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @get("/calendar/overrides", opt=op("calendar", "read"))
 async def list_overrides(request: Req) -> list[Override]:
+    """The days declared after the package's calendar (days off, working days), by date."""
     async with runtime(request).storage.transaction(readonly=True) as tx:
         rows = await tx.execute(select(calendar_overrides).order_by(calendar_overrides.c.day))
         return [Override(day=r.day, working=r.working, reason=r.reason) for r in rows]

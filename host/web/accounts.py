@@ -140,7 +140,8 @@ async def read_account(request: Req, account_id: FromPath[UUID]) -> AccountDetai
 
 
 def _status_route(path: str, status: str, action: str) -> Any:
-    @post(path, opt=MANAGE, status_code=200, name=f"account-{action}")
+    @post(path, opt=MANAGE, status_code=200, name=f"account-{action}",
+          summary=f"{action.capitalize()} the account (status {status})")
     async def handler(request: Req, account_id: FromPath[UUID]) -> Account:
         """Change the account's status; its access changes on its very next request."""
         identity = _identity(request)

@@ -12,7 +12,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.routes import HTTPRoute
 
 from core.errors import ConfigurationError
@@ -26,10 +25,11 @@ from host.operator import web as operator_web
 from host.pluginapi import Context, Permission
 from host.runtime import Runtime
 from host.settings import Settings
-from host.web import accounts, asyncapi_route, auth, guard, health, landing, problems
+from host.web import accounts, asyncapi_route, auth, docs_ui, guard, health, landing, problems
 from host.web import patient as patient_web
 from host.web.body import body_guard
 from host.web.guard import bearer_token, client_of
+from host.web.openapi_doc import DocumentJson
 from host.web.params import param_guard
 
 API = "/api/v1"
@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, *, extra_plugins: dict[str, Any
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
         openapi_config=OpenAPIConfig(title="Shifo", version=VERSION, path="/schema",
-                                     render_plugins=[ScalarRenderPlugin()]),
+                                     render_plugins=[*docs_ui.RENDER_PLUGINS, DocumentJson()],
+                                     openapi_router=docs_ui.router()),
         request_max_body_size=settings.max_body_bytes,
         cors_config=cors_config(settings),
         logging_config=None,  # ours: JSON lines (host.operator.logs), set up by whoever serves the app

@@ -67,7 +67,13 @@ async def _attempt(request: Req, login: str, how: str, attempt: Any) -> Any:
     return result if outcome == "ok" else answer
 
 
-@post("/login", opt=public(), status_code=200)
+#: the answers of a throttled sign-in (documented in the OpenAPI document, see ``host.web.openapi_doc``)
+THROTTLED = {**public(), "errors": {
+    429: "Too many failed sign-ins from this address or for this login: wait `Retry-After` seconds.",
+    423: "Sign-in is locked for a while after repeated failures: `Retry-After` says how long."}}
+
+
+@post("/login", opt=THROTTLED, status_code=200)
 async def login(request: Req, data: JSONBody[LoginRequest]) -> Session | Response[Any]:
     """Exchange a login and password for a short-lived access token."""
     runtime: Runtime = request.app.state.runtime
@@ -82,7 +88,7 @@ async def challenge(request: Req, data: JSONBody[ChallengeRequest]) -> Challenge
     return await runtime.identity.challenge(data.login)
 
 
-@post("/login/eds", opt=public(), status_code=200)
+@post("/login/eds", opt=THROTTLED, status_code=200)
 async def login_eds(request: Req, data: JSONBody[SignedLogin]) -> Session | Response[Any]:
     """Exchange a signed challenge for an access token; the signer must be the account's holder."""
     runtime: Runtime = request.app.state.runtime

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, head
+from litestar.openapi import ResponseSpec
 from litestar.utils.helpers import get_enum_string_value
 
 from host.operator import metrics as operator_metrics
@@ -27,7 +28,12 @@ def health() -> dict[str, str]:
     return dict(ALIVE)
 
 
-@get("/ready", opt=public(), tags=["monitoring"])
+#: /ready's own 503 (its checks, not a problem detail), for the OpenAPI document
+DOWN = "A dependency is down: the same checks, `status` \"unavailable\", and `Retry-After`."
+
+
+@get("/ready", opt=public(), tags=["monitoring"],
+     responses={503: ResponseSpec(data_container=dict[str, Any], description=DOWN)})
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """The database and messaging answer; reports the database connections held, the outbox lag
     and parked events. 503 while a dependency is down. The whole answer comes within the
@@ -51,7 +57,7 @@ def health_head() -> Response[None]:
     return bodiless(Response(dict(ALIVE)))
 
 
-@head("/ready", opt=public(), tags=["monitoring"])
+@head("/ready", opt=public(), tags=["monitoring"], responses={503: ResponseSpec(None, description=DOWN)})
 async def ready_head(request: Request[Any, Any, Any]) -> Response[None]:
     """``/ready`` without the body: the same probes, so the same 200 or 503."""
     return bodiless(await readiness(request))

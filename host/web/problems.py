@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 
 from core.errors import ShifoError
 from host.fhir import outcome as fhir_outcome
+from host.operator.logs import request_id_of
 from host.web import unreachable
 from ports import conflicts
 
@@ -117,7 +118,25 @@ def _fhir_aware(handler: Any) -> Any:
     return handle
 
 
-HANDLERS: dict[type[Exception] | int, Any] = {exc: _fhir_aware(handler) for exc, handler in {
+def _identified(handler: Any) -> Any:
+    """A request that routing refused (404 for an unknown path, 405 for a wrong method) never
+    reached the middleware that gives each request its id: give it one here, in the body and in
+    ``X-Request-Id``, like every other answer."""
+
+    def handle(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        state = request.scope.setdefault("state", {})
+        fresh = not state.get("request_id")
+        if fresh:
+            state["request_id"] = request_id_of(request.scope)
+        response: Response[Any] = handler(request, exc)
+        if fresh:
+            response.headers["X-Request-Id"] = state["request_id"]
+        return response
+
+    return handle
+
+
+HANDLERS: dict[type[Exception] | int, Any] = {exc: _identified(_fhir_aware(handler)) for exc, handler in {
     ShifoError: on_shifo_error,
     ValidationException: on_validation,
     HTTPException: on_http,

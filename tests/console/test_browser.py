@@ -1,19 +1,13 @@
 """The console in a real Chromium, on the demo data: sign in as the demo operator, move a request
 to installed and see the board change, certify a user, see the SLA chart, sign out.
 
-Selenium drives Debian's ``chromium`` through Debian's ``chromium-driver``: the two come from the
-same source package at the same version, so the driver always speaks the browser's protocol, and
-nothing is downloaded at test time (Playwright would want a browser build of its own or a
-protocol match with whatever Chromium the system has). A real ``shifo serve`` runs on a free port
-over a migrated, demo-seeded SQLite database. Without Chromium the tests skip, except under CI,
-where ``.ci/run`` installs it and its absence is a failure.
+Chromium comes from :mod:`tests.browser` (Debian's, through Selenium; skipped without it, except
+under CI). A real ``shifo serve`` runs on a free port over a migrated, demo-seeded SQLite database.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,25 +15,15 @@ import httpx
 import pytest
 
 from core.clock import utcnow
+from tests.browser import chromium, need_chromium
 from tests.scaleout.cluster import FAST, Cluster
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-def _need_chromium() -> None:
-    if CHROMIUM and DRIVER:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("chromium and chromium-driver must be installed in CI (.ci/run installs them)")
-    pytest.skip("no chromium / chromedriver here")
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``shifo demo`` (it migrates first) and ``shifo serve`` on SQLite; the operator's password
     and an installation request, applied through the API, for the board to show."""
-    _need_chromium()
+    need_chromium()
     root = tmp_path_factory.mktemp("console-browser")
     env = {"SHIFO_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'shifo.db'}", "SHIFO_EXTRA": FAST,
            "SHIFO_SIGNATURE_DEV_KEYS_DIR": str(root / "keys"), "SHIFO_AUDIT_KEY_FILE": str(root / "audit.key")}
@@ -66,19 +50,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def browser(demo: dict[str, Any]) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_operator_story_in_chromium(demo: dict[str, Any], browser: Any) -> None:

@@ -24,7 +24,7 @@ import msgspec
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import ConfigurationError, ShifoError, Unavailable
-from host import audit_command, demo, pipeline_commands
+from host import adapters, audit_command, demo, migrate_commands, pipeline_commands
 from host.console import explain, opened, print_json, table
 from host.modules import Modules, discover, info_of
 from host.operator import account_commands
@@ -62,13 +62,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     else:
         freeze_heap()
         uvicorn.run(app, **options)
-    return 0
-
-
-async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings) as rt:
-        await rt.migrate()
-        print(f"migrated: {', '.join(rt.migration_locations())}")
     return 0
 
 
@@ -185,7 +178,7 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     serve.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL only if > 1)")
-    sub.add_parser("migrate", help="apply the host, identity and enabled modules' migrations")
+    migrate_commands.add_parser(sub)
     dm = sub.add_parser("demo", help="seed demo facilities and accounts (idempotent)")
     dm.add_argument("--accounts-file", default=demo.ACCOUNTS_FILE,
                     help=f"where the demo passwords are written (default {demo.ACCOUNTS_FILE})")
@@ -219,7 +212,7 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo,
+COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": migrate_commands.run, "demo": cmd_demo,
                             "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
                             "audit": cmd_audit, **pipeline_commands.COMMANDS, **operator_commands.COMMANDS,
                             **account_commands.COMMANDS}

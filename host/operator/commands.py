@@ -1,20 +1,23 @@
 """The operator's ``shifo`` subcommands: ``import staff|patients``, ``status``, ``review enforce``.
 
 ``import`` exits 0 when every row imported (or was already there), 4 when some rows were
-rejected (the reasons are printed, and written as CSV with ``--rejects``), 1 when the file cannot
-be read as UTF-8 CSV with the expected header or the clinician cannot sign in.
+rejected or (patients) conflict with a registered PINFL (the reasons are printed, and with
+``--rejects`` the rows are written back with a ``reason`` column), 1 when the file cannot be read
+in its ``--encoding`` with the expected header, or the clinician cannot sign in or may not register
+patients at ``--facility``. The progress bar is drawn only at a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from core.errors import ValidationFailed
 from host import audit
 from host.console import opened, password, print_json, table
-from host.operator import config, imports, messaging_status, metrics, review
+from host.operator import config, csv_files, imports, messaging_status, metrics, patient_imports, review
 from host.settings import Settings
 from ports.messaging import MessagingStatus
 
@@ -29,7 +32,11 @@ def add_parsers(sub: Any) -> None:
                                f"columns {','.join(imports.PATIENT_COLUMNS)}")
     for p in (staff, patients):
         p.add_argument("file")
-        p.add_argument("--rejects", help="write the rejected rows (line, reason) to this CSV file")
+        p.add_argument("--rejects", help="write the rejected rows to this CSV file: their columns plus "
+                       "line and reason; fixed, it imports as is")
+        p.add_argument("--encoding", default="utf-8", help="the file's encoding: utf-8 (default, a BOM is "
+                       "fine) or e.g. cp1251")
+        p.add_argument("--delimiter", default=",", help="the column separator: , (default) or e.g. ;")
     patients.add_argument("--login", required=True, help="a clinician of the facility registering them "
                           "(password from SHIFO_IMPORT_PASSWORD or asked)")
     patients.add_argument("--facility", required=True)
@@ -42,55 +49,59 @@ def add_parsers(sub: Any) -> None:
     rv.add_parser("enforce", help="suspend users whose access certification lapsed (run daily)")
 
 
-def _finish(report: imports.Report, args: argparse.Namespace) -> int:
+def _finish(report: imports.Report, table: csv_files.Table, args: argparse.Namespace) -> int:
     print(report.summary())
-    for r in report.rejected[:50]:
+    refused = report.refused()
+    for r in refused[:50]:
         print(f"  line {r.line}: {r.reason}")
-    if len(report.rejected) > 50:
-        print(f"  ... and {len(report.rejected) - 50} more")
+    if len(refused) > 50:
+        print(f"  ... and {len(refused) - 50} more")
     if args.rejects:
-        with open(args.rejects, "w", encoding="utf-8", newline="") as out:
-            imports.write_rejects(report, out)
-    return REJECTED if report.rejected else 0
+        imports.write_rejects(report, table, args.rejects)
+    return REJECTED if refused else 0
 
 
-def _read(path: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """The file's rows; a file that is not UTF-8 is refused naming the line and byte where it stops
-    being UTF-8 (a spreadsheet saved as "CSV" in a legacy code page, typically)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ValidationFailed(f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, "
-                               f"offset {exc.start} is not UTF-8; save the file as CSV UTF-8") from exc
-    try:
-        return imports.read_csv(io.StringIO(text, newline=""), columns)
-    except ValidationFailed as exc:
-        raise ValidationFailed(f"{path}: {exc}") from exc
+@contextmanager
+def _progress(label: str) -> Iterator[imports.Step | None]:
+    """A progress bar on stderr at a terminal; nothing where the output is a file or a pipe."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    rows = _read(args.file, imports.STAFF_COLUMNS if args.import_command == "staff"
-                 else imports.PATIENT_COLUMNS)
-    if args.import_command == "staff":
-        async with opened(settings) as rt:
-            return _finish(await imports.import_staff(rt, rows), args)
-    return _finish(await _patients(settings, args, rows), args)
+    staff = args.import_command == "staff"
+    with csv_files.opened(args.file, encoding=args.encoding, delimiter=args.delimiter) as table:
+        imports.check_header(table, imports.STAFF_COLUMNS if staff else imports.PATIENT_COLUMNS)
+        secret = "" if staff else password("SHIFO_IMPORT_PASSWORD", f"password of {args.login}: ")
+        with _progress(args.import_command) as step:
+            if staff:
+                async with opened(settings) as rt:
+                    report = await imports.import_staff(rt, table.rows(), progress=step)
+            else:
+                report = await _patients(settings, args, secret, table.rows(), step)
+        return _finish(report, table, args)
 
 
-async def _patients(settings: Settings, args: argparse.Namespace, rows: Any) -> imports.Report:
+async def _patients(settings: Settings, args: argparse.Namespace, secret: str, rows: imports.Rows,
+                    step: imports.Step | None) -> imports.Report:
     from host.web.app import create_app
 
-    secret = password("SHIFO_IMPORT_PASSWORD", f"password of {args.login}: ")
     app = create_app(settings)
     runtime = app.state.runtime
     await runtime.start()  # the app's own lifespan, run here: the client calls it in process
     try:
-        async with imports.asgi_client(app) as client:
-            return await imports.import_patients(client, rows, login=args.login, password=secret,
-                                                 facility=args.facility, concurrency=args.concurrency)
+        async with patient_imports.asgi_client(app) as client:
+            return await patient_imports.import_patients(
+                client, rows, login=args.login, password=secret, facility=args.facility,
+                concurrency=args.concurrency, progress=step)
     finally:
         await runtime.stop()
 

@@ -6,10 +6,11 @@ is possible and a clean 409 for the rest, a whole change where all may pass, nev
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from host.operator import imports
 from tests.access.world import pinfl
-from tests.operator.test_imports import QUAL, staff_csv
+from tests.operator.test_imports import QUAL, read, staff_csv
 from tests.operator.world import seed
 from tests.races import no_5xx
 from tests.support import opened, racing
@@ -62,13 +63,13 @@ async def test_review_campaigns_opened_at_once(db_url: str) -> None:
         assert len({a.json()["id"] for a in answers}) == 5
 
 
-async def test_two_staff_imports_of_one_file_at_once(db_url: str) -> None:
+async def test_two_staff_imports_of_one_file_at_once(db_url: str, tmp_path: Path) -> None:
     s, _ = await seed(db_url)
-    rows = staff_csv([f"u{n},User {n},{pinfl(300 + n)},F1,{('doctor', 'nurse')[n % 2]},{QUAL},"
-                      for n in range(40)])
+    rows = read(staff_csv(tmp_path, [f"u{n},User {n},{pinfl(300 + n)},F1,{('doctor', 'nurse')[n % 2]},{QUAL},"
+                                     for n in range(40)]), imports.STAFF_COLUMNS)
     async with opened(s) as rt:
         first, second = await asyncio.wait_for(asyncio.gather(
-            imports.import_staff(rt, rows, progress=None), imports.import_staff(rt, rows, progress=None)), 60)
+            imports.import_staff(rt, rows), imports.import_staff(rt, rows)), 60)
         people = {a.login for a in await rt.identity.accounts()}
     assert first.rejected == [] and second.rejected == [], (first.rejected[:3], second.rejected[:3])
     assert first.created + second.created == 40 and first.unchanged + second.unchanged == 40

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 revision = "k0001"
 down_revision = None
 branch_labels = ("hospital",)
-depends_on = "h0001"
+depends_on = ("h0001", "medcard")  # the host's first revision and the medical card's branch
 
 ts = sa.DateTime(timezone=True)
 

@@ -19,6 +19,7 @@ from host.runtime import Runtime
 from host.settings import Settings
 from host.tables import facilities, facility_modules
 from host.web.app import create_app
+from tests import templates
 
 PASSWORD = "correct-horse-battery"
 ALL_MODULES = ("medcard", "polyclinic", "hospital", "erecipe")  # the built-in modules
@@ -28,9 +29,11 @@ ALL_MODULES = ("medcard", "polyclinic", "hospital", "erecipe")  # the built-in m
 async def opened(settings: Settings, extra_plugins: dict[str, Any] | None = None) -> AsyncIterator[Runtime]:
     """A runtime with adapters open and migrations applied, without the relay or the app."""
     rt = Runtime.plan(settings, extra_plugins)
+    migrated = await templates.prepare(rt)  # a new database starts as a copy of a migrated one
     await rt.open()
     try:
-        await rt.migrate()
+        if not migrated:
+            await rt.migrate()
         yield rt
     finally:
         await rt.storage.close()

@@ -7,8 +7,9 @@ permission of every route with :func:`requires`, and receives a :class:`Context`
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
@@ -366,7 +367,11 @@ class FhirQuery(msgspec.Struct, frozen=True, kw_only=True):
     """A search the host parsed and checked. ``patient`` is a PINFL (for a patient caller always
     their own); ``since``/``until`` bound the resource's clinical date (``until`` exclusive);
     ``identifier`` and ``code`` are tokens, ``system|value`` or a bare value. Return at most
-    ``limit`` matches, newest first; the host pages and merges providers of one type."""
+    ``limit`` matches in ``sort`` order (default newest date first); the host pages and merges
+    providers of one type. Since 0.2.0 also (each only if the provider declares it): ``updated_since``/
+    ``updated_until`` bound ``_lastUpdated`` (param ``_lastUpdated``); ``sort`` is ``date``,
+    ``-date``, ``_lastUpdated`` or ``-_lastUpdated`` (``FhirResource.sorts``); ``family`` (a
+    surname, compare it case-insensitively) with ``birthdate`` (params ``family``, ``birthdate``)."""
 
     patient: str | None = None
     identifier: str | None = None
@@ -375,15 +380,33 @@ class FhirQuery(msgspec.Struct, frozen=True, kw_only=True):
     code: str | None = None
     status: str | None = None
     limit: int = 101
+    updated_since: datetime | None = None
+    updated_until: datetime | None = None
+    sort: str = "-date"
+    family: str | None = None
+    birthdate: date | None = None
+
+    @property
+    def by_updated(self) -> bool:
+        """Order by ``_lastUpdated`` (else by the clinical date)."""
+        return self.sort.lstrip("-") == "_lastUpdated"
+
+    @property
+    def ascending(self) -> bool:
+        return not self.sort.startswith("-")
 
 
 class FhirItem(msgspec.Struct, frozen=True, kw_only=True):
     """One resource as FHIR R5 JSON (with ``resourceType`` and ``id``), the PINFL of the patient
-    whose compartment holds it (None: in none, e.g. an Organization) and its date for ordering."""
+    whose compartment holds it (None: in none, e.g. an Organization) and its date for ordering.
+    Since 0.2.0, ``version`` and ``updated`` (where the module keeps them) become ``meta.versionId``
+    and ``meta.lastUpdated`` (the host writes them into the resource), the ETag and ``Last-Modified``."""
 
     resource: dict[str, Any]
     patient: str | None
     when: datetime | None = None
+    version: str | None = None
+    updated: datetime | None = None
 
 
 class FhirRequest(msgspec.Struct, kw_only=True):
@@ -415,6 +438,7 @@ class FhirWrite(FhirRequest, kw_only=True):
 FhirRead = Callable[[FhirRequest, str], Awaitable[FhirItem | None]]
 FhirSearch = Callable[[FhirRequest, FhirQuery], Awaitable[list[FhirItem]]]
 FhirCreate = Callable[[FhirWrite, dict[str, Any]], Awaitable[FhirItem]]
+FhirHistory = Callable[[FhirRequest, str, str], Awaitable[FhirItem | None]]
 
 
 class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
@@ -431,6 +455,14 @@ class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
     audit) and returns the created resource as :meth:`read` would answer it. It raises
     ``core.errors.ValidationFailed`` (each ``errors`` item's ``field`` a FHIRPath below the resource,
     e.g. ``valueQuantity.value``), ``NotFound`` or ``Conflict``: the whole Bundle is rolled back.
+
+    Since 0.2.0, ``params`` may also name ``_lastUpdated`` (the provider gives ``FhirItem.version`` and
+    ``updated`` on every item and filters on ``updated``: the type is then "versioned" in the
+    CapabilityStatement) and ``family``/``birthdate``; ``sorts`` names the keys (``date``,
+    ``_lastUpdated``) it orders by both ways, beyond the default newest date first; ``history``
+    (optional; default none: only the current version is readable) answers ``(id, versionId)`` with
+    that version of the resource, or None. A type whose providers lack a parameter or sort key a
+    search uses is a 400, never a search silently widened or misordered.
     """
 
     type: str
@@ -443,6 +475,8 @@ class FhirResource(msgspec.Struct, frozen=True, kw_only=True):
     create: FhirCreate | None = None
     write_object: str | None = None
     write_action: str | None = None
+    sorts: tuple[str, ...] = ()
+    history: FhirHistory | None = None
 
 
 def fhir_uuid(text: str) -> UUID | None:
@@ -462,11 +496,20 @@ def fhir_token(text: str) -> tuple[str | None, str]:
     return (system, code) if bar else (None, text)
 
 
+def uz_core(profile_id: str) -> str:
+    """The canonical URL of a national guide's (UZ Core) profile, e.g. ``uz_core("uz-core-patient")``:
+    a resource that meets the profile claims it in ``meta.profile`` (see docs/fhir.md)."""
+    return f"https://dhp.uz/fhir/core/StructureDefinition/{profile_id}"
+
+
 def encounter_resource(kit: Encounters, *, object: str, statuses: dict[str, str],
-                       item: Callable[[FhirRequest, Any], Awaitable[FhirItem]]) -> FhirResource:
+                       item: Callable[[FhirRequest, Any], Awaitable[FhirItem]],
+                       updated: bool = False) -> FhirResource:
     """A module's encounters (:mod:`ports.encounters`) as FHIR ``Encounter``: read by id, searched
     by patient, date (the opening) and status (``statuses`` maps the module's own to FHIR's);
-    ``item`` turns one encounter row into its resource. ``object`` is the native read permission."""
+    ``item`` turns one encounter row into its resource. ``object`` is the native read permission.
+    ``updated``: the resource changes only when the encounter opens and closes, so ``_lastUpdated``
+    (the closing, else the opening) is searchable and sortable."""
 
     async def read(req: FhirRequest, id: str) -> FhirItem | None:
         row = await encounter_card.one(kit, req.tx, fhir_uuid(id))
@@ -475,8 +518,9 @@ def encounter_resource(kit: Encounters, *, object: str, statuses: dict[str, str]
     async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
         return [await item(req, row) for row in await encounter_card.search(kit, req.tx, query, statuses)]
 
+    last = ("_lastUpdated",) if updated else ()
     return FhirResource(type="Encounter", object=object, action="read", read=read, search=search,
-                        params=("patient", "date", "status"))
+                        params=("patient", "date", "status", *last), sorts=("date", *last))
 
 
 def _name(p: Any) -> str:
@@ -496,6 +540,7 @@ __all__ = [
     "EventHandler",
     "FeedEvent",
     "FhirCreate",
+    "FhirHistory",
     "FhirItem",
     "FhirQuery",
     "FhirRequest",
@@ -516,4 +561,5 @@ __all__ = [
     "requires",
     "status_controller",
     "subscribe",
+    "uz_core",
 ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Uuid, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.errors import NotFound
@@ -123,6 +123,14 @@ class EncounterQuery(Protocol):
     def status(self) -> str | None: ...
     @property
     def limit(self) -> int: ...
+    @property
+    def updated_since(self) -> datetime | None: ...
+    @property
+    def updated_until(self) -> datetime | None: ...
+    @property
+    def by_updated(self) -> bool: ...
+    @property
+    def ascending(self) -> bool: ...
 
 
 async def one(kit: Encounters, tx: Transaction, encounter_id: UUID | None) -> Any:
@@ -134,10 +142,16 @@ async def one(kit: Encounters, tx: Transaction, encounter_id: UUID | None) -> An
 
 async def search(kit: Encounters, tx: Transaction, query: EncounterQuery,
                  statuses: dict[str, str]) -> list[Any]:
-    """Encounters matching a FHIR search (``statuses`` maps the module's status to FHIR's), newest
-    first, at most ``query.limit``."""
+    """Encounters matching a FHIR search (``statuses`` maps the module's status to FHIR's), in the
+    query's order (by the opening, or by the last change: the closing, else the opening), at most
+    ``query.limit``."""
     t = kit.table
+    changed = func.coalesce(kit.closed, kit.opened)
     stmt = select(t)
+    if query.updated_since is not None:
+        stmt = stmt.where(changed >= query.updated_since)
+    if query.updated_until is not None:
+        stmt = stmt.where(changed < query.updated_until)
     if query.patient is not None:
         stmt = stmt.where(t.c.pinfl == query.patient)
     if query.since is not None:
@@ -147,5 +161,7 @@ async def search(kit: Encounters, tx: Transaction, query: EncounterQuery,
     if query.status is not None:
         wanted = query.status.partition("|")[2] or query.status
         stmt = stmt.where(t.c.status.in_([k for k, v in statuses.items() if v == wanted]))
-    rows = await tx.execute(stmt.order_by(kit.opened.desc(), t.c.id.desc()).limit(max(query.limit, 0)))
+    key = changed if query.by_updated else kit.opened
+    order = (key.asc(), t.c.id.asc()) if query.ascending else (key.desc(), t.c.id.desc())
+    rows = await tx.execute(stmt.order_by(*order).limit(max(query.limit, 0)))
     return list(rows.all())

@@ -9,10 +9,12 @@ for one page's worth only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
+from host.fhir.versions import stamped
 from host.pluginapi import FhirItem
 
 
@@ -25,11 +27,13 @@ def order_key(item: FhirItem) -> tuple[bool, float, str, str]:
     return when is None, stamp, str(r.get("resourceType", "")), str(r.get("id", ""))
 
 
-def merged(items: list[FhirItem]) -> list[FhirItem]:
+def merged(items: list[FhirItem], key: Callable[[FhirItem], Any] = order_key) -> list[FhirItem]:
+    """Each resource once, in ``key`` order (default newest first; ``_sort``: see
+    :func:`host.fhir.versions.sort_key`)."""
     first: dict[tuple[str, str], FhirItem] = {}
     for item in items:
         first.setdefault((str(item.resource.get("resourceType")), str(item.resource.get("id"))), item)
-    return sorted(first.values(), key=order_key)
+    return sorted(first.values(), key=key)
 
 
 def full_url(base: str, resource: dict[str, Any]) -> str:
@@ -57,6 +61,13 @@ def searchset(base: str, path: str, found: list[FhirItem], *, offset: int, count
     if not more and (page or offset == 0):
         bundle["total"] = offset + len(page)
     bundle["link"] = links
-    bundle["entry"] = [{"fullUrl": full_url(base, i.resource), "resource": i.resource,
+    bundle["entry"] = [{"fullUrl": full_url(base, i.resource), "resource": stamped(i),
                         "search": {"mode": "match"}} for i in page]
     return bundle
+
+
+def counted(base: str, path: str, total: int, echo: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """``_summary=count``: the number of matches, no entries."""
+    query = urlencode([*echo, ("_summary", "count")])
+    return {"resourceType": "Bundle", "type": "searchset", "total": total,
+            "link": [{"relation": "self", "url": f"{base}{path}?{query}"}]}

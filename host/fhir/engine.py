@@ -21,7 +21,8 @@ from host.fhir.access import Caller
 from host.fhir.dates import bad
 from host.fhir.registry import NON_CLINICAL, HostRequest, Provider
 from host.fhir.search import ID, parse
-from host.pluginapi import FhirItem, FhirRequest
+from host.fhir.versions import sort_key
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest
 from host.runtime import Runtime
 from ports.directory import SERVICE as DIRECTORY
 from ports.storage import Transaction
@@ -30,6 +31,7 @@ NOBODY = ""  # a ``patient`` that names no known patient: the search matches not
 #: Types staff may search without naming a patient: the directory, and the audit trail (which a
 #: doctor reads for their own facility only).
 UNCONFINED = NON_CLINICAL | {"AuditEvent"}
+MAX_TOTAL = 10_000  # ``_summary=count`` counts at most this many matches (as paging reaches)
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,40 +99,73 @@ async def audited(call: Call, action: str, items: list[FhirItem], obj: str | Non
                                                client=who.client))
 
 
+def sortable(providers: list[Provider]) -> set[str]:
+    """The sort keys of a type: those all its providers order by (else ``limit`` cuts wrongly)."""
+    keys = [set(p.resource.sorts) for p in providers]
+    return set.intersection(*keys) if keys else set()
+
+
+def _empty(query: FhirQuery) -> bool:
+    """Bounds that exclude everything (``date=gt2025&date=lt2024``)."""
+    return any(low is not None and high is not None and low >= high
+               for low, high in ((query.since, query.until), (query.updated_since, query.updated_until)))
+
+
 async def search(call: Call, type_: str, providers: list[Provider],
                  params: list[tuple[str, str]]) -> dict[str, Any]:
     allowed = await access.usable(call.runtime, call.who, providers, call.full_path)
-    s = parse(params, {p for provider in providers for p in provider.resource.params})
+    s = parse(params, {p for provider in providers for p in provider.resource.params},
+              sortable=sortable(providers))
     chosen = [p for p in allowed if s.used <= set(p.resource.params)]  # else it would widen the search
     if (call.who.pinfl is None and type_ not in UNCONFINED and s.patient_id is None
-            and s.query.identifier is None):
-        raise bad(f"name the patient (patient=Patient/<id>) or an identifier: {type_} is not listed "
-                  "across patients, as the native API never lists the records of everyone")
+            and s.query.identifier is None and s.query.family is None):
+        raise bad(f"name the patient (patient=Patient/<id>), an identifier, or (Patient) family with "
+                  f"birthdate: {type_} is not listed across patients, as the native API never lists the "
+                  "records of everyone")
     found: list[FhirItem] = []
     async with call.runtime.storage.transaction(readonly=True) as tx:
         pinfl = await patient_pinfl(call, tx, s.patient_id)
-        query = msgspec.structs.replace(s.query, patient=pinfl, limit=s.offset + s.count + 1)
-        empty = pinfl == NOBODY or (query.since and query.until and query.since >= query.until)
+        limit = MAX_TOTAL + 1 if s.summary else s.offset + s.count + 1
+        query = msgspec.structs.replace(s.query, patient=pinfl, limit=limit)
         req = call.requests(tx)
-        for provider in [] if empty else chosen:
+        for provider in [] if pinfl == NOBODY or _empty(query) else chosen:
             hits = await provider.resource.search(req[provider.module is None], query)
             found += [i for i in hits if visible(call.who, type_, i)]
-    found = bundle.merged(found)
+    found = bundle.merged(found, sort_key(query.sort))
+    if s.summary:
+        if len(found) > MAX_TOTAL:
+            raise bad(f"more than {MAX_TOTAL} matches: narrow the search to count them")
+        await audited(call, f"fhir.{type_}/search", found)
+        return bundle.counted(call.base, call.path, len(found), s.echo)
     await audited(call, f"fhir.{type_}/search", found[s.offset: s.offset + s.count])
     return bundle.searchset(call.base, call.path, found, offset=s.offset, count=s.count, echo=s.echo)
 
 
-async def read(call: Call, type_: str, providers: list[Provider], rid: str) -> dict[str, Any]:
+async def _current(call: Call, tx: Transaction, chosen: list[Provider],
+                   rid: str) -> tuple[Provider, FhirItem]:
+    req = call.requests(tx)
+    for provider in chosen if ID.match(rid) else []:
+        item = await provider.resource.read(req[provider.module is None], rid)
+        if item is not None:
+            return provider, item
+    raise LookupError(rid)
+
+
+async def read(call: Call, type_: str, providers: list[Provider], rid: str,
+               version: str | None = None) -> FhirItem:
+    """The resource as it is now, or (``version``) as it was at that ``versionId``: a type whose
+    provider keeps no history answers only its current version; any other is a 404."""
     chosen = await access.usable(call.runtime, call.who, providers, call.full_path)
-    item = None
-    if ID.match(rid):
-        async with call.runtime.storage.transaction(readonly=True) as tx:
-            req = call.requests(tx)
-            for provider in chosen:
-                item = await provider.resource.read(req[provider.module is None], rid)
-                if item is not None:
-                    break
+    item: FhirItem | None = None
+    async with call.runtime.storage.transaction(readonly=True) as tx:
+        try:
+            provider, item = await _current(call, tx, chosen, rid)
+        except LookupError:
+            item = None
+        if item is not None and version is not None and version != item.version:
+            past = provider.resource.history
+            item = await past(call.requests(tx)[provider.module is None], rid, version) if past else None
     if item is None or not visible(call.who, type_, item):
-        raise NotFoundException(f"no {type_} {rid}")
+        raise NotFoundException(f"no {type_} {rid}" + (f" version {version}" if version is not None else ""))
     await audited(call, f"fhir.{type_}/read", [item], f"{type_}/{rid}")
-    return item.resource
+    return item

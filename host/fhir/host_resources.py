@@ -6,6 +6,7 @@ PractitionerRole = the grant's UUID. Access: staff holding any clinical role at 
 they act for; patients too (directory data, not clinical: the names of who treats them), but
 a patient never sees a practitioner's PINFL nor searches practitioners by identifier.
 Revoked grants are listed with ``active: false``; only staff accounts are Practitioners.
+All three claim their UZ Core profile; a practitioner's PINFL is typed like a patient's (NI, official).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from sqlalchemy import select
 from core.principals import CLINICAL_ROLES
 from host.fhir import audit_events
 from host.fhir.registry import HostRequest, Provider
-from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource
+from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, uz_core
 from host.tables import facilities
 
 FACILITY_SYSTEM = "urn:shifo:facility"  # the facility code, the platform's own identifier
 ROLE_SYSTEM = "urn:shifo:role"  # doctor | resident | nurse | pharmacist
 DIRECTORY = "fhir.directory"
+_NI = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NI",
+                   "display": "National unique individual identifier"}]}
 
 
 def token(text: str) -> tuple[str | None, str]:
@@ -43,7 +46,8 @@ def _iso(at: datetime) -> str:
 
 def organization(row: Any) -> FhirItem:
     return FhirItem(patient=None, resource={
-        "resourceType": "Organization", "id": row.id, "active": True, "name": row.name,
+        "resourceType": "Organization", "id": row.id, "meta": {"profile": [uz_core("uz-core-organization")]},
+        "active": True, "name": row.name,
         "identifier": [{"system": FACILITY_SYSTEM, "value": row.id}], "type": [{"text": row.kind}]})
 
 
@@ -64,9 +68,12 @@ async def read_organization(req: FhirRequest, rid: str) -> FhirItem | None:
 
 def practitioner(req: HostRequest, account: Any) -> FhirItem:
     resource: dict[str, Any] = {"resourceType": "Practitioner", "id": str(account.id),
-                                "active": account.status == "active", "name": [{"text": account.full_name}]}
+                                "meta": {"profile": [uz_core("uz-core-practitioner")]},
+                                "active": account.status == "active",
+                                "name": [{"use": "official", "text": account.full_name}]}
     if account.pinfl and req.staff:
-        resource["identifier"] = [{"system": req.pinfl_system, "value": account.pinfl}]
+        resource["identifier"] = [{"use": "official", "type": _NI, "system": req.pinfl_system,
+                                   "value": account.pinfl}]
     return FhirItem(patient=None, resource=resource)
 
 
@@ -97,10 +104,12 @@ def practitioner_role(grant: Any) -> FhirItem:
     if grant.revoked_at:
         period["end"] = _iso(grant.revoked_at)
     return FhirItem(patient=None, resource={
-        "resourceType": "PractitionerRole", "id": str(grant.id), "active": grant.revoked_at is None,
+        "resourceType": "PractitionerRole", "id": str(grant.id),
+        "meta": {"profile": [uz_core("uz-core-practitioner-role")]}, "active": grant.revoked_at is None,
         "period": period, "practitioner": {"reference": f"Practitioner/{grant.account}"},
         "organization": {"reference": f"Organization/{grant.facility}"},
-        "code": [{"coding": [{"system": ROLE_SYSTEM, "code": grant.role}], "text": grant.role}]})
+        "code": [{"coding": [{"system": ROLE_SYSTEM, "code": grant.role}], "text": grant.role}]},
+        version="1" if grant.revoked_at is None else "2", updated=grant.revoked_at or grant.granted_at)
 
 
 async def _grants(req: HostRequest) -> list[Any]:
@@ -113,7 +122,11 @@ async def search_roles(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
     if query.code:
         system, value = token(query.code)
         found = [g for g in found if system in (None, ROLE_SYSTEM) and g.role == value]
-    return [practitioner_role(g) for g in found[: query.limit]]
+    items = [practitioner_role(g) for g in found]
+    low, high = query.updated_since, query.updated_until  # _lastUpdated: the grant, or its revocation
+    items = [i for i in items if i.updated and (low is None or i.updated >= low)
+             and (high is None or i.updated < high)]
+    return items[: query.limit]
 
 
 async def read_role(req: FhirRequest, rid: str) -> FhirItem | None:
@@ -132,7 +145,7 @@ def providers() -> list[Provider]:
     return [
         _directory("Organization", read_organization, search_organizations, ("identifier",)),
         _directory("Practitioner", read_practitioner, search_practitioners, ("identifier",)),
-        _directory("PractitionerRole", read_role, search_roles, ("code",)),
+        _directory("PractitionerRole", read_role, search_roles, ("code", "_lastUpdated")),
         audit_events.provider(),
     ]
 

@@ -17,8 +17,8 @@ PREFIX = "/fhir"
 
 #: HTTP status -> OperationOutcome ``issue.code`` (value set ``issue-type``).
 _CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-          409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing", 423: "lock-error",
-          429: "throttled", 503: "transient"}
+          406: "not-supported", 409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing",
+          423: "lock-error", 429: "throttled", 503: "transient"}
 
 
 def is_fhir(path: str) -> bool:

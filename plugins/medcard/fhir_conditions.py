@@ -2,7 +2,8 @@
 
 The card's verification (provisional / confirmed / refuted) is the ``verificationStatus``; an entry
 marked entered in error is ``entered-in-error``. R5 requires a ``clinicalStatus``: a diagnosis the
-card holds is ``active``, a refuted or erroneous one ``inactive``.
+card holds is ``active``, a refuted or erroneous one ``inactive``. ICD-10 coded, they claim the
+guide's UZ Core Clinical Condition (its UZ Core Condition is for conditions without ICD-10 codes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import false, or_
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirQuery, fhir_token
+from host.pluginapi import FhirQuery, fhir_token, uz_core
 from plugins.medcard import fhir_query as q
 from plugins.medcard.tables import entries
 
@@ -40,7 +41,7 @@ def to_condition(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
         code["coding"][0]["display"] = data["display"]
         code["text"] = data["display"]
     resource = {
-        **q.common(row, "Condition"),
+        **q.common(row, "Condition", [uz_core("uz-core-clinical-condition")]),
         "clinicalStatus": _concept(_CLINICAL, clinical),
         "verificationStatus": _concept(_VERIFICATION, checked),
         "category": [{"coding": [{"system": _CATEGORY, "code": "encounter-diagnosis",

@@ -4,7 +4,8 @@ Vital signs carry the R5 vital-signs profile and the specific one of their code 
 guide's examples do: UZ Core defines no vital-sign profiles of its own and tags its examples with
 the HL7 ones, see input/fsh/UZCoreObservation.fsh of uzinfocom-org/digital-health-ig); blood
 pressure is the 85354-9 panel with systolic/diastolic components. Laboratory results carry their
-reference range and the computed flag as an HL7 v3 interpretation.
+reference range and the computed flag as an HL7 v3 interpretation. Both claim UZ Core Observation,
+except a laboratory result without a LOINC code: the guide binds ``code`` to LOINC (required).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_
 from sqlalchemy.sql import ColumnElement
 
-from host.pluginapi import FhirQuery, fhir_token
+from host.pluginapi import FhirQuery, fhir_token, uz_core
 from plugins.medcard import fhir_query as q
 from plugins.medcard.tables import entries
 from plugins.medcard.vitals import BLOOD_PRESSURE_LOINC, VITALS
@@ -25,6 +26,7 @@ _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _SD = "http://hl7.org/fhir/StructureDefinition/"
 VITALSIGNS = _SD + "vitalsigns"
+UZ_CORE = uz_core("uz-core-observation")
 _PROFILE = {"blood_pressure": "bp", "pulse": "heartrate", "temperature": "bodytemp",
             "respiratory_rate": "resprate", "spo2": "oxygensat", "height": "bodyheight",
             "weight": "bodyweight"}
@@ -56,7 +58,7 @@ def _base(row: Any, subject: dict[str, Any], profiles: list[str]) -> dict[str, A
 
 
 def vital(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
-    profiles = [VITALSIGNS] + ([_SD + _PROFILE[row.code]] if row.code in _PROFILE else [])
+    profiles = [UZ_CORE, VITALSIGNS] + ([_SD + _PROFILE[row.code]] if row.code in _PROFILE else [])
     out = {**_base(row, subject, profiles), "category": _category("vital-signs", "Vital Signs")}
     if row.code == "blood_pressure":
         out["code"] = _loinc(BLOOD_PRESSURE_LOINC, "Blood pressure panel with all children optional")
@@ -76,7 +78,8 @@ def vital(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
 
 def lab(row: Any, subject: dict[str, Any]) -> dict[str, Any]:
     data = row.data
-    out = {**_base(row, subject, []), "category": _category("laboratory", "Laboratory")}
+    out = {**_base(row, subject, [UZ_CORE] if data.get("loinc") else []),
+           "category": _category("laboratory", "Laboratory")}
     if not q.in_error(row) and row.clinical_status == "pending":
         out["status"] = "registered"  # ordered, awaiting its result
     out["code"] = _loinc(data["loinc"], data.get("display"), data["test"]) if data.get("loinc") else {

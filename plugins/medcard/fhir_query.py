@@ -2,8 +2,9 @@
 
 A FHIR resource is an *entry* (its id is the ``entry_id``, stable across versions) as the card
 shows it now: the one version of it that is not ``superseded`` - either ``current`` or
-``entered_in_error``. Filters the host parsed (patient PINFL, dates, code, status) become SQL, so
-``limit`` holds after filtering.
+``entered_in_error``. Filters the host parsed (patient PINFL, dates, ``_lastUpdated``, code,
+status) and the order (``_sort``) become SQL, so ``limit`` holds after filtering. Every version
+stays readable (``_history/<version>``); ``meta.lastUpdated`` is when the version was recorded.
 """
 
 from __future__ import annotations
@@ -36,19 +37,28 @@ async def rows(req: FhirRequest, kinds: Sequence[str], query: FhirQuery,
         stmt = stmt.where(entries.c.performed_at >= query.since)
     if query.until is not None:
         stmt = stmt.where(entries.c.performed_at < query.until)
-    stmt = stmt.order_by(entries.c.performed_at.desc(), entries.c.entry_id.desc()).limit(max(query.limit, 0))
+    if query.updated_since is not None:
+        stmt = stmt.where(entries.c.recorded_at >= query.updated_since)
+    if query.updated_until is not None:
+        stmt = stmt.where(entries.c.recorded_at < query.updated_until)
+    key = entries.c.recorded_at if query.by_updated else entries.c.performed_at
+    tie = entries.c.entry_id
+    order = (key.asc(), tie.asc()) if query.ascending else (key.desc(), tie.desc())
+    stmt = stmt.order_by(*order).limit(max(query.limit, 0))
     return list((await req.tx.execute(stmt)).all())
 
 
-async def one(req: FhirRequest, kinds: Sequence[str], entry_id: str) -> Any | None:
-    """The entry with this id among ``kinds`` as the card shows it now, or None."""
+async def one(req: FhirRequest, kinds: Sequence[str], entry_id: str,
+              version: str | None = None) -> Any | None:
+    """The entry with this id among ``kinds`` as the card shows it now (or at ``version``), or None."""
     found = fhir_uuid(entry_id)
-    if found is None:
+    if found is None or (version is not None and not (version.isascii() and version.isdigit()
+                                                      and len(version) <= 6)):
         return None
+    which = entries.c.status != "superseded" if version is None else entries.c.version == int(version)
     stmt = (select(entries, patients.c.pinfl, FIRST_RECORDED)
             .join(patients, patients.c.id == entries.c.patient_id)
-            .where(entries.c.entry_id == found, entries.c.kind.in_(kinds),
-                   entries.c.status != "superseded"))
+            .where(entries.c.entry_id == found, entries.c.kind.in_(kinds), which))
     return (await req.tx.execute(stmt)).first()
 
 
@@ -99,14 +109,19 @@ def entry_resource(type_: str, kinds: Sequence[str], to_resource: ToResource,
 
     async def item(req: FhirRequest, row: Any) -> FhirItem:
         return FhirItem(resource=to_resource(row, await req.patient_ref(row.pinfl)), patient=row.pinfl,
-                        when=row.performed_at)
+                        when=row.performed_at, version=str(row.version), updated=row.recorded_at)
 
     async def read(req: FhirRequest, id: str) -> FhirItem | None:
         row = await one(req, kinds, id)
+        return None if row is None else await item(req, row)
+
+    async def history(req: FhirRequest, id: str, version: str) -> FhirItem | None:
+        row = await one(req, kinds, id, version)
         return None if row is None else await item(req, row)
 
     async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
         return [await item(req, row) for row in await rows(req, kinds, query, filters(query))]
 
     return FhirResource(type=type_, object="medcard.entry", action="read", read=read, search=search,
-                        params=("patient", "date", "code", "status"))
+                        params=("patient", "date", "code", "status", "_lastUpdated"),
+                        sorts=("date", "_lastUpdated"), history=history)

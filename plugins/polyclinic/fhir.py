@@ -2,13 +2,14 @@
 outpatient visit is an ambulatory ``Encounter`` (class AMB), its id the visit's (the card's
 ``encounter_id``). Its diagnoses are the visit's current ICD-10 diagnoses from the card, each a
 CodeableReference to the code and to the card's Condition; the closing one is the ``final`` use.
+It claims UZ Core Encounter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from host.pluginapi import FhirItem, FhirRequest, FhirResource, encounter_resource
+from host.pluginapi import FhirItem, FhirRequest, FhirResource, encounter_resource, uz_core
 from plugins.polyclinic.tables import ENCOUNTERS
 from ports import encounter_card
 
@@ -47,7 +48,7 @@ def to_encounter(row: Any, subject: dict[str, Any], attached: list[Any]) -> dict
     if row.closed_at is not None:
         period["end"] = row.closed_at.isoformat()
     out: dict[str, Any] = {
-        "resourceType": "Encounter", "id": str(row.id),
+        "resourceType": "Encounter", "id": str(row.id), "meta": {"profile": [uz_core("uz-core-encounter")]},
         "status": STATUS.get(row.status, "unknown"),
         "class": [{"coding": [{"system": _ACT, "code": "AMB", "display": "ambulatory"}]}],
         "subject": subject,

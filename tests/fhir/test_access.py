@@ -40,7 +40,7 @@ async def test_staff_rules_per_provider(db_url: str) -> None:
         # the refusals are in the audit trail, as the guard's are
         events = bundle(await client.get("/fhir/AuditEvent", params={"_count": "100"}, headers=doctor))
         denied = [e["resource"] for e in events["entry"]
-                  if e["resource"]["outcome"]["code"]["code"] != "0"]
+                  if e["resource"]["outcome"]["code"]["code"] != "success"]
         assert {d["agent"][0]["who"]["display"] for d in denied} >= {"pharmacist", "registrar"}
 
 

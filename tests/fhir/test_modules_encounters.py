@@ -57,7 +57,8 @@ async def test_visit_and_stay_are_encounters(db_url: str, tmp_path: Path) -> Non
                 for d in stay["diagnosis"]] == [({"working"}, "I10"), ({"final"}, "I10")]
         disposition = stay["admission"]["dischargeDisposition"]
         assert disposition["coding"][0]["code"] == "home" and disposition["text"] == "improved"
-        assert stay["admission"]["admitSource"]["coding"][0]["code"] == "emd"
+        source = stay["admission"]["admitSource"]  # the guide's value set has no "emergency department"
+        assert source["coding"][0]["code"] == "other" and source["text"] == "from the emergency department"
         assert "end" in stay["actualPeriod"]
 
         for provider, own in ((poly, ids["visit_id"]), (hosp, ids["stay_id"])):

@@ -70,9 +70,10 @@ def staff_search_rule(handler: HTTPRouteHandler, path: str, method: str) -> str:
     type_ = path.removeprefix(outcome.PREFIX + "/")
     if method != "get" or not name.endswith("-search") or type_ in engine.UNCONFINED:
         return ""
-    return ("**Staff must name the patient:** `patient=Patient/<id>`, an `identifier`, or `family` "
-            f"(a {type_} search across all patients is refused with 400); a patient's token searches "
-            "their own compartment.")
+    named = ("`patient=Patient/<id>`, an `identifier`, or `family` together with `birthdate`"
+             if type_ == "Patient" else "`patient=Patient/<id>`, or an `identifier` where the type has one")
+    return (f"**Staff must name the patient:** {named} (a {type_} search across all patients is "
+            "refused with 400); a patient's token searches their own compartment.")
 
 
 def fhir_text(handler: HTTPRouteHandler) -> str:

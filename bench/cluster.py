@@ -119,12 +119,3 @@ async def settle(conn: asyncpg.Connection, nats_url: str | None = None, patience
         if now > deadline:
             raise RuntimeError(f"not quiet after {patience}s: {pending} outbox rows pending")
         await asyncio.sleep(0.2)
-
-
-def percentile(values: Iterable[float], share: float) -> float:
-    """Nearest rank (NaN for no values)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, -(-len(ordered) * share // 100))
-    return ordered[int(rank) - 1]

@@ -20,7 +20,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from cluster import percentile, settle
+from cluster import settle
+from report import percentile
 from seed import FACILITY
 from world import World, wrk_post
 

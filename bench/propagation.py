@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import statistics
 import sys
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import report
 from broker import balanced, nats_server
 from cluster import PROJECT_APP, project_env, settle
 from loadgen import ensure_wrk
@@ -105,10 +104,9 @@ def table(runs: list[dict[str, Any]]) -> str:
     """Medians over rounds; each pair is p50/p99 in ms."""
     lines = [f"{'adapter':<10}{'procs':>5} {'load':<6}{'writes/s':>9}{'%max':>5}"
              + "".join(f"{title:>16}" for title, _ in PAIRS) + f"{'goal':>6}"]
-    for key in dict.fromkeys((r["adapter"], r["processes"], r["level"]) for r in runs):
-        rs = [r for r in runs if (r["adapter"], r["processes"], r["level"]) == key]
-        m = {k: statistics.median(r[k] for r in rs) for k in (
-            "load_rps", "load_share", *(f"{name}_p{q}" for _, name in PAIRS for q in (50, 99)))}
+    for key, rs in report.grouped(runs, "adapter", "processes", "level").items():
+        m = report.medians_of(rs, ("load_rps", "load_share",
+                                   *(f"{name}_p{q}" for _, name in PAIRS for q in (50, 99))))
         met = max(m["handler_p99"], m["stream_p99"]) <= GOAL_MS
         lines.append(f"{key[0]:<10}{key[1]:>5} {key[2]:<6}{m['load_rps']:>9.1f}{100 * m['load_share']:>5.0f}"
                      + "".join(f"{m[f'{n}_p50']:>9.1f}/{m[f'{n}_p99']:<6.1f}" for _, n in PAIRS)
@@ -139,7 +137,7 @@ async def main(args: argparse.Namespace) -> int:
           f"p99 <= {GOAL_MS:g} ms); handlers* from the outbox row's insert; the outbox row's insert to "
           f"its mark as delivered, and that mark to the last handler (probes.py)\n{table(runs)}")
     out = RESULTS / f"{stamp}-propagation.json"
-    out.write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1), encoding="utf-8")
+    report.write(out, {"args": vars(args), "runs": runs})
     print(f"results: {out}")
     lost = sum(r["unhandled"] + r["not_streamed"] + r["load_errors"] for r in runs)
     return 1 if lost else 0

@@ -1,26 +1,51 @@
-"""Medians over rounds, the printed table and the results file."""
+"""Statistics every benchmark shares (runs grouped by what they measured, medians over rounds,
+nearest-rank percentiles), ``run.py``'s printed table and the results file."""
 
 from __future__ import annotations
 
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 GOAL = 0.8  # the project must reach at least 0.8x the bare baseline's throughput on both paths
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, float]]:
-    """(contender, path, connections) -> median req/s, p50 and p99 (ms) over the rounds."""
-    grouped: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+Run = dict[str, Any]
+
+
+def grouped(runs: Iterable[Run], *fields: str) -> dict[tuple[Any, ...], list[Run]]:
+    """The runs by their values of ``fields`` (the rounds of one contender), in the order first seen."""
+    out: dict[tuple[Any, ...], list[Run]] = defaultdict(list)
     for run in runs:
-        grouped[(run["contender"], run["path"], run["connections"])].append(run)
-    return {key: {"rps": statistics.median(r["rps"] for r in rs),
-                  "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
-                  "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
-                  "rounds": len(rs)}
-            for key, rs in grouped.items()}
+        out[tuple(run[f] for f in fields)].append(run)
+    return dict(out)
+
+
+def medians_of(runs: list[Run], fields: Iterable[str]) -> dict[str, float]:
+    """The median over ``runs`` of each of ``fields``."""
+    return {f: statistics.median(r[f] for r in runs) for f in fields}
+
+
+def percentile(values: Iterable[float], share: float) -> float:
+    """Nearest rank (NaN for no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, -(-len(ordered) * share // 100))
+    return ordered[int(rank) - 1]
+
+
+def medians(runs: list[Run]) -> dict[tuple[str, str, int], dict[str, float]]:
+    """(contender, path, connections) -> median req/s, p50 and p99 (ms) over the rounds."""
+    out: dict[tuple[str, str, int], dict[str, float]] = {}
+    for key, rs in grouped(runs, "contender", "path", "connections").items():
+        m = medians_of(rs, ("rps", "p50_us", "p99_us"))
+        out[key] = {"rps": m["rps"], "p50_ms": m["p50_us"] / 1000, "p99_ms": m["p99_us"] / 1000,
+                    "rounds": len(rs)}
+    return out
 
 
 def _lat(m: dict[str, float] | None) -> str:

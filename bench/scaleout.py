@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import report
 from broker import balanced, nats_server
 from cluster import PROJECT_APP, CpuMeter, project_env, settle, workers_of
 from loadgen import ensure_wrk
@@ -98,10 +98,8 @@ async def one_run(wrk: str, args: argparse.Namespace, world: World, conn: asyncp
 
 def summary(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, float]]:
     out: dict[tuple[str, int], dict[str, float]] = {}
-    for key in sorted({(r["adapter"], r["processes"]) for r in runs}):
-        rs = [r for r in runs if (r["adapter"], r["processes"]) == key]
-        med = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms",
-                                                               "cpu_ms_per_write_total")}
+    for key, rs in sorted(report.grouped(runs, "adapter", "processes").items()):
+        med = report.medians_of(rs, ("rps", "p50_ms", "p99_ms", "cpu_ms_per_write_total"))
         for g in ("app", "nats", "postgres"):
             med[g] = statistics.median(r["cpu_ms_per_write"].get(g, 0.0) for r in rs)
         med["core_per_process"] = statistics.median(statistics.mean(r["app_cpu_per_process"]) for r in rs)
@@ -166,8 +164,8 @@ async def main(args: argparse.Namespace) -> int:
           f" nats idle: the broker's cores with no load)"
           f"\n{table(s, args.workers)}")
     out = RESULTS / f"{stamp}-scaleout.json"
-    out.write_text(json.dumps({"args": vars(args), "runs": runs, "summary": [
-        {"adapter": a, "processes": n, **m} for (a, n), m in s.items()]}, indent=1), encoding="utf-8")
+    report.write(out, {"args": vars(args), "runs": runs, "summary": [
+        {"adapter": a, "processes": n, **m} for (a, n), m in s.items()]})
     print(f"results: {out}")
     return 1 if any(r["errors"] for r in runs) else 0
 

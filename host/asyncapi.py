@@ -63,7 +63,7 @@ events published before it existed); renaming or retyping a field bumps `version
 def document(prefix: str, events: Mapping[str, type[Event]] | None = None) -> dict[str, Any]:
     """The AsyncAPI document for the subjects under ``prefix`` (setting ``nats_prefix``)."""
     # imported here: nats-py takes 0.1 s to import, which every other `shifo` command would pay
-    from adapters.messaging.nats_connection import STREAM_MAX_AGE_SECONDS, Names, safe_name
+    from adapters.messaging.nats_names import STREAM_MAX_AGE_SECONDS, Names, safe_name
 
     names = Names(safe_name(prefix))
     events = dict(sorted((events if events is not None else catalogue()).items()))

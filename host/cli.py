@@ -228,8 +228,9 @@ def package_version() -> str:
 @contextmanager
 def one_line(command: str) -> Iterator[None]:
     """A command at the terminal says what went wrong in its own last line: the storage adapter's
-    log ("answering 503 until it returns", meant for a server) and a library's deprecation
-    warning on import would only bury it. ``serve`` keeps both."""
+    log ("answering 503 until it returns", meant for a server) would only bury it. ``serve`` keeps
+    it. (A library's deprecation warning on import is :func:`host.operator.logs.quiet`'s, for every
+    command.)"""
     if command == "serve":
         yield
         return
@@ -237,9 +238,7 @@ def one_line(command: str) -> Iterator[None]:
     level = storage.level
     storage.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="DSA is deprecated")  # pyhanko's, at import
-            yield
+        yield
     finally:
         storage.setLevel(level)
 

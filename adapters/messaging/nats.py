@@ -29,17 +29,12 @@ from core.partitions import partition_of
 from ports.messaging import Handle, MessagingStatus
 from ports.storage import StoredEvent
 
-from .nats_connection import (
-    BROKER_ERRORS,
-    Names,
-    connect,
-    connect_options,
-    log_error,
-    safe_name,
-)
+from .nats_connection import BROKER_ERRORS, connect, log_error
 from .nats_consume import GroupConsumption
 from .nats_leases import Leases
 from .nats_live import NatsSubscription
+from .nats_names import Names, safe_name
+from .nats_options import connect_options
 from .nats_setup import ensure_stream, leases_bucket, stream_status
 
 log = logging.getLogger("shifo.messaging.nats")

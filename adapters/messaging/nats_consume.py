@@ -20,8 +20,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from core.partitions import PARTITIONS
 from ports.messaging import Handle
 
-from .nats_connection import BROKER_ERRORS, Names
+from .nats_connection import BROKER_ERRORS
 from .nats_leases import Leases
+from .nats_names import Names
 from .nats_pull import Puller
 
 log = logging.getLogger("shifo.messaging.nats")

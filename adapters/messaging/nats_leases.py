@@ -23,7 +23,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 
 from core.partitions import PARTITIONS
 
-from .nats_connection import safe_name
+from .nats_names import safe_name
 
 
 class Leases:

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from core.events import decode_event
 from ports.storage import StoredEvent
 
-from .nats_connection import Names
+from .nats_names import Names
 
 log = logging.getLogger("shifo.messaging.nats")
 

@@ -26,9 +26,10 @@ from core.errors import OutcomeUnknown, Unavailable
 from ports.messaging import Handle
 from ports.storage import StoredEvent
 
-from .nats_connection import BROKER_ERRORS, Names
+from .nats_connection import BROKER_ERRORS
 from .nats_leases import Leases
 from .nats_live import decode_message
+from .nats_names import Names
 
 log = logging.getLogger("shifo.messaging.nats")
 MAX_BACKOFF_SECONDS = 30.0

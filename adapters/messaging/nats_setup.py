@@ -16,7 +16,7 @@ from nats.js.errors import APIError, BadRequestError
 
 from ports.messaging import GroupStatus
 
-from .nats_connection import STREAM_MAX_AGE_SECONDS, Names
+from .nats_names import STREAM_MAX_AGE_SECONDS, Names
 
 log = logging.getLogger("shifo.messaging.nats")
 

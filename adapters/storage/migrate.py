@@ -6,7 +6,7 @@ adapter only runs them, over the same async engine the application uses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -47,22 +47,21 @@ async def _unbounded(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
 
 async def upgrade(engine: AsyncEngine, locations: dict[str, str], target: str = "heads") -> None:
     """Apply every revision of the given branches (label -> versions directory)."""
-    cfg = _config(locations)
-
-    def run(sync_conn: Any) -> None:
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, target)
-
-    async with _unbounded(engine) as unbounded, unbounded.begin() as conn:
-        await conn.run_sync(run)
+    await _run(engine, locations, command.upgrade, target)
 
 
 async def downgrade(engine: AsyncEngine, locations: dict[str, str], target: str = "base") -> None:
+    await _run(engine, locations, command.downgrade, target)
+
+
+async def _run(engine: AsyncEngine, locations: dict[str, str], alembic_command: Callable[[Config, str], None],
+               target: str) -> None:
+    """Run an Alembic command in one transaction on the engine's connection (no timeout on PostgreSQL)."""
     cfg = _config(locations)
 
     def run(sync_conn: Any) -> None:
         cfg.attributes["connection"] = sync_conn
-        command.downgrade(cfg, target)
+        alembic_command(cfg, target)
 
     async with _unbounded(engine) as unbounded, unbounded.begin() as conn:
         await conn.run_sync(run)

@@ -23,9 +23,7 @@ from core.errors import ValidationFailed
 from host import audit
 from host.console_web.pages import Req, form, op, page, redirect
 from host.operator import config, review
-from host.operator.review_web import _entry as entry  # the JSON routes' audit entry, to the letter
-from host.operator.review_web import _rt as runtime
-from host.operator.review_web import _who as who
+from host.operator.review_web import entry, runtime, who  # the JSON routes' audit entry, to the letter
 from host.operator.tables import review_campaigns
 from ports.conflicts import run_unit
 from ports.storage import Transaction

@@ -1,7 +1,7 @@
 """Console sign-in and sign-out, and the language switch.
 
 Sign-in is the API's: the same identity call, lockout and ``auth/login`` audit entry
-(:func:`host.web.auth._attempt`); only operator accounts may stay signed in. The access token is
+(:func:`host.web.auth.sign_in`); only operator accounts may stay signed in. The access token is
 kept in the ``shifo_console`` cookie: HttpOnly (no script reads it), SameSite=Strict (no other site
 sends it), Secure when the page came over TLS, Path=/console; it lives as long as the token.
 """
@@ -24,7 +24,7 @@ from host.console_web import csrf, i18n
 from host.console_web.pages import Req, form, page, redirect, safe_next, t
 from host.pluginapi import public
 from host.runtime import Runtime
-from host.web.auth import _attempt as attempt  # the API's sign-in: same lockout, same audit
+from host.web.auth import sign_in  # the API's sign-in: same lockout, same audit
 from host.web.guard import CONSOLE_COOKIE, client_of
 from ports.identity import Session
 
@@ -72,22 +72,20 @@ async def login_submit(request: Req) -> Response[Any]:
     login, password = str(data.get("login") or "")[:100], str(data.get("password") or "")[:1024]
     if not login or not password:
         return login_form(request, target, status=400, error=t(request, "Enter your login and password."))
-    runtime: Runtime = request.app.state.runtime
     try:
-        result = await attempt(request, login, "login", runtime.identity.login(login, password,
-                                                                                client_of(request)))
+        result = await sign_in(request, login, password)
     except Unauthenticated:  # the same words whatever was wrong
         return login_form(request, target, status=401, error=t(request, "Wrong login or password."))
     return await signed_in(request, target, result,
                            lambda status, error: login_form(request, target, status=status, error=error))
 
 
-async def signed_in(request: Req, target: str, result: Any,
+async def signed_in(request: Req, target: str, result: Session | Response[Any],
                     again: Callable[[int, str], Template]) -> Response[Any]:
     """After a sign-in attempt the API would answer ``result`` to: the lockout's 429/423 (with
     Retry-After) or a non-operator (signed out again) shown by ``again``; else the session cookie."""
     if not isinstance(result, Session):  # 429 or 423 with Retry-After: the API's lockout
-        answer = again(result.status_code, t(request, "Too many failed sign-ins: try again later."))
+        answer = again(result.status_code or 429, t(request, "Too many failed sign-ins: try again later."))
         answer.headers["Retry-After"] = result.headers.get("Retry-After", "60")
         return answer
     runtime: Runtime = request.app.state.runtime

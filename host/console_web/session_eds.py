@@ -1,7 +1,7 @@
 """Console sign-in with an EDS key, as the API's: a one-time challenge (``POST /challenge``) that
 the operator signs with their EDS tool (E-IMZO or the dev signer) and pastes back as base64 CMS;
-the answer goes through ``login_signed`` with the same lockout and ``auth/login_eds`` audit entry.
-Both forms carry the sign-in nonce's CSRF token."""
+the answer goes through :func:`host.web.auth.sign_in_eds` with the same lockout and
+``auth/login_eds`` audit entry. Both forms carry the sign-in nonce's CSRF token."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ from host.console_web.pages import Req, safe_next, t
 from host.console_web.session import login_form, signed_in
 from host.pluginapi import public
 from host.runtime import Runtime
-from host.web.auth import _attempt as attempt  # the API's sign-in: same lockout, same audit
-from host.web.auth import _verifier as verifier
-from host.web.guard import client_of
+from host.web.auth import sign_in_eds  # the API's sign-in: same lockout, same audit
 
 EDS_PAGE = "login_eds.html.j2"
 MAX_SIGNATURE = 64 * 1024
@@ -68,10 +66,8 @@ async def eds_submit(request: Req) -> Response[Any]:
         signature = base64.b64decode(str(data.get("signature") or "").strip()[:MAX_SIGNATURE], validate=True)
     except (ValueError, binascii.Error):
         return again(400, t(request, "The signature is not valid base64."))
-    runtime: Runtime = request.app.state.runtime
     try:
-        result = await attempt(request, str(challenge_id), "login_eds", runtime.identity.login_signed(
-            challenge_id, signature, client_of(request), await verifier(request)))
+        result = await sign_in_eds(request, challenge_id, signature)
     except Unauthenticated:
         return again(401, t(request, "The signature was not accepted: ask for a new text and "
                                      "sign it again."))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -46,25 +47,51 @@ class SignedLogin(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     signature: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SIGNATURE)]  # base64 CMS (DER)
 
 
-async def _attempt(request: Req, login: str, how: str, attempt: Any) -> Any:
+async def sign_in(request: Req, login: str, password: str) -> Session | Response[Any]:
+    """Sign in with a login and password exactly as ``POST /api/v1/auth/login`` does.
+
+    One place for the lockout and the ``auth/login`` audit entry, so the console's sign-in form can
+    never drift from the API's. Answers the session, or the lockout's 429/423 problem answer (with
+    ``Retry-After``); raises :class:`Unauthenticated` (after auditing) when the credentials are wrong.
+    """
     runtime: Runtime = request.app.state.runtime
-    outcome, result = "ok", None
+    client = client_of(request)
+    return await _audited(request, login, "login", runtime.identity.login(login, password, client))
+
+
+async def sign_in_eds(request: Req, challenge_id: UUID, signature: bytes) -> Session | Response[Any]:
+    """Sign in with a signed challenge exactly as ``POST /api/v1/auth/login/eds`` does.
+
+    As :func:`sign_in`, audited as ``auth/login_eds``; the deployment's signature adapter checks the
+    signature (503 when EDS sign-in is not configured).
+    """
+    runtime: Runtime = request.app.state.runtime
+    verifier = await _verifier(request)
+    return await _audited(request, str(challenge_id), "login_eds", runtime.identity.login_signed(
+        challenge_id, signature, client_of(request), verifier))
+
+
+async def _audited(request: Req, login: str, how: str,
+                   attempt: Awaitable[Session]) -> Session | Response[Any]:
+    """Await the identity's sign-in, audit the outcome, and map a throttle to its problem answer."""
+    runtime: Runtime = request.app.state.runtime
+    answer: Session | Response[Any] | None = None
+    outcome = "failed"
     try:
-        result = await attempt
+        answer, outcome = await attempt, "ok"
     except Throttled as exc:
         outcome = f"refused:{exc.status}"
-        answer: Any = problem(exc.status, exc.detail, title=exc.title, instance=request.url.path,
-                              headers={"Retry-After": str(exc.retry_after)})
+        answer = problem(exc.status, exc.detail, title=exc.title, instance=request.url.path,
+                         headers={"Retry-After": str(exc.retry_after)})
     except Unauthenticated:
-        outcome = "failed"
-        answer = None
+        pass
     async with runtime.storage.transaction() as tx:
         await audit.record(tx, audit.AuditEntry(
             action=f"auth/{how}", outcome=outcome, login=login, object=login,
             request_id=request.scope.get("state", {}).get("request_id"), client=client_of(request)))
-    if outcome == "failed":
+    if answer is None:
         raise Unauthenticated("sign-in failed: the credentials are wrong or the account is not active")
-    return result if outcome == "ok" else answer
+    return answer
 
 
 #: the answers of a throttled sign-in (documented in the OpenAPI document, see ``host.web.openapi_doc``)
@@ -76,9 +103,7 @@ THROTTLED = {**public(), "errors": {
 @post("/login", opt=THROTTLED, status_code=200)
 async def login(request: Req, data: JSONBody[LoginRequest]) -> Session | Response[Any]:
     """Exchange a login and password for a short-lived access token."""
-    runtime: Runtime = request.app.state.runtime
-    return await _attempt(request, data.login, "login",  # type: ignore[no-any-return]
-                          runtime.identity.login(data.login, data.password, client_of(request)))
+    return await sign_in(request, data.login, data.password)
 
 
 @post("/challenge", opt=public(), status_code=200)
@@ -91,15 +116,11 @@ async def challenge(request: Req, data: JSONBody[ChallengeRequest]) -> Challenge
 @post("/login/eds", opt=THROTTLED, status_code=200)
 async def login_eds(request: Req, data: JSONBody[SignedLogin]) -> Session | Response[Any]:
     """Exchange a signed challenge for an access token; the signer must be the account's holder."""
-    runtime: Runtime = request.app.state.runtime
     try:
         signature = base64.b64decode(data.signature, validate=True)
     except (binascii.Error, ValueError):
         signature = b""
-    verifier = await _verifier(request)
-    return await _attempt(request, str(data.challenge_id), "login_eds",  # type: ignore[no-any-return]
-                          runtime.identity.login_signed(data.challenge_id, signature, client_of(request),
-                                                        verifier))
+    return await sign_in_eds(request, data.challenge_id, signature)
 
 
 @post("/logout", opt=public(), status_code=204)

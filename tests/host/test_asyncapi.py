@@ -22,7 +22,7 @@ import jsonschema_rs
 import msgspec
 import pytest
 
-from adapters.messaging.nats_connection import Names
+from adapters.messaging.nats_names import Names
 from core.clock import utcnow
 from core.events import CriticalLabValue, EntryRecorded, Event, PrescriptionIssued, catalogue, encode_event
 from core.ids import new_id

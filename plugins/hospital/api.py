@@ -55,6 +55,8 @@ class WardController(Controller):
 
     @post("/wards", opt=requires("hospital.ward", "manage"), summary="Add a ward with its beds")
     async def add(self, ctx: Ctx, data: JSONBody[WardIn]) -> Ward:
+        """A ward and its beds at the caller's facility (409 if the name is taken, 422 if bed
+        labels repeat)."""
         async def work(tx: Transaction) -> Ward:
             ward = await wards.create(tx, ctx.facility_id, data)
             await ctx.audit(tx, "hospital.ward/manage", object=str(ward.id))
@@ -63,6 +65,7 @@ class WardController(Controller):
 
     @get("/wards", opt=requires("hospital.ward", "read"), summary="Wards, beds and who lies where")
     async def list(self, ctx: Ctx) -> list[Ward]:
+        """Every ward of the caller's facility with its beds and the patient in each; audited."""
         async with ctx.storage.transaction() as tx:
             found = await wards.all_of(tx, ctx.facility_id)
             await ctx.audit(tx, "hospital.ward/read")
@@ -70,6 +73,7 @@ class WardController(Controller):
 
     @get("/census", opt=requires("hospital.ward", "read"), summary="Beds occupied and free, patients in")
     async def census(self, ctx: Ctx) -> Census:
+        """Beds occupied and free per ward, and the patients admitted; audited."""
         async with ctx.storage.transaction() as tx:
             found = await wards.census(tx, ctx.facility_id, await stays.admitted(tx, ctx.facility_id))
             await ctx.audit(tx, "hospital.ward/read", detail="census")
@@ -81,6 +85,7 @@ class StayController(Controller):
 
     @get("/admissions/pending", opt=requires("hospital.stay", "read"), summary="Referrals awaiting admission")
     async def pending(self, ctx: Ctx) -> list[Pending]:
+        """Referrals to this hospital not yet admitted, oldest first; audited."""
         async with ctx.storage.transaction() as tx:
             rows = await tx.execute(select(pending).where(pending.c.facility == ctx.facility_id,
                                     pending.c.status == "pending").order_by(pending.c.received_at))
@@ -91,6 +96,11 @@ class StayController(Controller):
 
     @post("/stays", opt=requires("hospital.stay", "admit"), summary="Admit (referral or emergency)")
     async def admit(self, ctx: Ctx, data: JSONBody[AdmitIn]) -> Stay:
+        """Admit to a free bed, from a referral or as an emergency.
+
+        Give ``referral_id`` (a pending referral to this hospital; a ``patient_id`` given too must
+        be the referred patient's) or, for an emergency, ``patient_id`` alone: neither is a 422.
+        409 if the patient is already admitted here or the referral was admitted meanwhile."""
         async def work(tx: Transaction) -> Stay:
             patient_id = await _referred(tx, ctx.facility_id, data)
             patient = await find_patient(ctx.services, tx, patient_id)
@@ -101,6 +111,7 @@ class StayController(Controller):
 
     @get("/stays/{stay_id:uuid}", opt=requires("hospital.stay", "read"))
     async def read(self, ctx: Ctx, stay_id: Id) -> Stay:
+        """One stay at the caller's facility (404 elsewhere); audited."""
         async with ctx.storage.transaction() as tx:
             row = await stays.get(tx, ctx.facility_id, stay_id)
             await ctx.audit(tx, "hospital.stay/read", patient=row.pinfl, object=str(stay_id))
@@ -108,6 +119,8 @@ class StayController(Controller):
 
     @get("/stays/{stay_id:uuid}/card", opt=requires("hospital.stay", "read"), summary="The inpatient card")
     async def inpatient_card(self, ctx: Ctx, stay_id: Id) -> InpatientCard:
+        """The stay's inpatient card: the card's sections, the stay, its transfers and the discharge
+        prescriptions; audited."""
         async with ctx.storage.transaction() as tx:
             found = await card.assemble(tx, ctx.facility_id, stay_id)
             await ctx.audit(tx, "hospital.stay/read", object=str(stay_id), detail="inpatient card")
@@ -115,6 +128,7 @@ class StayController(Controller):
 
     @post("/stays/{stay_id:uuid}/transfer", status_code=200, opt=requires("hospital.stay", "transfer"))
     async def transfer(self, ctx: Ctx, stay_id: Id, data: JSONBody[TransferIn]) -> Stay:
+        """Move an admitted patient to another bed (409 if discharged, or already in it); audited."""
         async def work(tx: Transaction) -> Stay:
             stay = await stays.transfer(tx, ctx.facility_id, stay_id, data, ctx.caller_id)
             await ctx.audit(tx, "hospital.stay/transfer", object=str(stay_id), detail=str(data.bed_id))
@@ -123,6 +137,8 @@ class StayController(Controller):
 
     @post("/stays/{stay_id:uuid}/discharge", status_code=200, opt=requires("hospital.stay", "discharge"))
     async def discharge(self, ctx: Ctx, stay_id: Id, data: JSONBody[DischargeIn]) -> Stay:
+        """Discharge with the final diagnosis, outcome and summary; frees the bed (409 if already
+        discharged); audited."""
         async def work(tx: Transaction) -> Stay:
             stay = await stays.discharge(tx, ctx.facility_id, stay_id, data, ctx.caller_id)
             await ctx.audit(tx, "hospital.stay/discharge", object=str(stay_id), detail=data.outcome)

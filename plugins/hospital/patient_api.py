@@ -52,6 +52,7 @@ async def my_stays(ctx: Ctx) -> list[MyStay]:
 
 @get("/stays/{stay_id:uuid}/card", opt=own_record("hospital.stay"), summary="The inpatient card of my stay")
 async def my_stay_card(ctx: Ctx, stay_id: FromPath[UUID]) -> InpatientCard:
+    """The inpatient card of one of the caller's own stays (404 for anyone else's); audited."""
     async with ctx.storage.transaction() as tx:
         row = await encounter_card.own(ENCOUNTERS, tx, ctx.patient, stay_id)
         found = await card.assemble(tx, row.facility, stay_id)

@@ -56,13 +56,17 @@ class PatientController(Controller):
         given_name: Annotated[str | None, Parameter(min_length=1, max_length=100)] = None,
         birth_date: FromQuery[date | None] = None,
     ) -> list[Patient]:
-        """Find patients by PINFL, or by surname and date of birth (given name optional)."""
+        """Find patients by PINFL, or by surname and date of birth (given name optional).
+
+        Give ``pinfl``, or ``surname`` with ``birth_date``: any other combination is a 422 (never a
+        bare name list)."""
         async with ctx.storage.transaction() as tx:
             return await registry.search(tx, audit=ctx.audit, pinfl=pinfl, surname=surname,
                                          given_name=given_name, birth_date=birth_date)
 
     @get("/{patient_id:uuid}", opt=requires("medcard.patient", "read"))
     async def read(self, ctx: Ctx, patient_id: FromPath[UUID]) -> Patient:
+        """One patient's registration (404 if unknown); audited."""
         async with ctx.storage.transaction() as tx:
             return await registry.read(tx, patient_id, audit=ctx.audit)
 

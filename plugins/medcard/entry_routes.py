@@ -59,16 +59,22 @@ class IndicatorController(Controller):
     @post("/", summary="Record a vital sign")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[IndicatorIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a vital sign")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[IndicatorCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark a vital sign entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "indicator", data)
 
 
@@ -80,6 +86,8 @@ class EntriesAliasController(Controller):
     @post("/", opt=requires("medcard.indicator", "record"), summary="Record a vital sign (alias)")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[IndicatorIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
 
@@ -90,16 +98,22 @@ class DiagnosisController(Controller):
     @post("/", summary="Record a diagnosis (ICD-10)")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[DiagnosisIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a diagnosis (e.g. confirm or refute it)")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[DiagnosisCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark a diagnosis entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "diagnosis", data)
 
 
@@ -110,16 +124,22 @@ class LabController(Controller):
     @post("/", summary="Record a laboratory result (or an order awaiting it)")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[LabIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct a laboratory result, or add the result to an order")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[LabCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark a laboratory result entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "lab", data)
 
 
@@ -130,16 +150,22 @@ class InstrumentalController(Controller):
     @post("/", summary="Record an instrumental result (ECG, ultrasound, X-ray, CT, MRI, endoscopy)")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[InstrumentalIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct an instrumental result")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[InstrumentalCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark an instrumental result entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "instrumental", data)
 
 
@@ -150,16 +176,22 @@ class ComplaintController(Controller):
     @post("/", summary="Record the patient's complaints and the history of the present illness")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[ComplaintIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct complaints")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[ComplaintCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark complaints entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "complaint", data)
 
 
@@ -170,14 +202,20 @@ class FindingController(Controller):
     @post("/", summary="Record objective examination findings")
     async def record(self, ctx: Ctx, patient_id: Id,
                      data: JSONBody[FindingIn]) -> Entry:
+        """Record it on the patient's card in real time: the entry, its event for the other modules
+        and its audit entry commit together."""
         return await _record(ctx, patient_id, data)
 
     @post(_VERSIONS, summary="Correct examination findings")
     async def correct(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                       data: JSONBody[FindingCorrection]) -> Entry:
+        """A new version with a reason; ``version`` is the current one you saw (409 if another came
+        meanwhile). The old version stays in the history."""
         return await _correct(ctx, patient_id, entry_id, data)
 
     @post(_ERROR, summary="Mark examination findings entered in error")
     async def error(self, ctx: Ctx, patient_id: Id, entry_id: Id,
                     data: JSONBody[ErrorIn]) -> Entry:
+        """Mark the entry entered in error, with a reason; ``version`` is the current one you saw
+        (409 if stale). It stays in the history, never deleted."""
         return await _error(ctx, patient_id, entry_id, "finding", data)

@@ -50,6 +50,7 @@ async def my_visits(ctx: Ctx) -> list[MyVisit]:
 @get("/visits/{visit_id:uuid}/card", opt=own_record("polyclinic.visit"),
      summary="The outpatient card of my visit")
 async def my_visit_card(ctx: Ctx, visit_id: FromPath[UUID]) -> OutpatientCard:
+    """The outpatient card of one of the caller's own visits (404 for anyone else's); audited."""
     async with ctx.storage.transaction() as tx:
         row = await encounter_card.own(ENCOUNTERS, tx, ctx.patient, visit_id)
         found = await card.assemble(tx, row.facility, visit_id)

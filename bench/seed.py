@@ -50,6 +50,9 @@ async def prepare_schema(settings: Settings, dsn: str) -> None:
             for module in settings.modules:
                 await tx.execute(facility_modules.insert().values(facility=FACILITY, module=module,
                                                                   enabled_at=utcnow()))
+        if "erecipe" in settings.modules:  # signed orders' lines name medicines of the register
+            from plugins.erecipe.medicines_import import DEMO_FILE, import_file
+            await import_file(rt.storage, DEMO_FILE.read_bytes(), utcnow(), progress=None)
         uid = await rt.identity.create_account(login=DOCTOR, password=PASSWORD, kind="staff",
                                                full_name="Bench Doctor", pinfl=DOCTOR_PINFL)
         await rt.identity.grant(uid, FACILITY, "doctor", qualification_number="Q-BENCH",

@@ -14,11 +14,11 @@ import asyncio
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy.exc import DBAPIError
@@ -34,6 +34,7 @@ from host.operator import logs as operator_logs
 from host.pluginapi import CliCommand, CommandContext, Permission
 from host.runtime import Runtime
 from host.settings import Settings
+from ports.storage import Storage
 
 # --- commands ---------------------------------------------------------------------------------
 
@@ -154,11 +155,22 @@ async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return await audit_command.run(settings, args)
 
 
+async def anchored(anchors: Path) -> Any:
+    """The ``x509`` signature adapter over a directory of synced trust anchors (offline commands)."""
+    chosen = Settings(signature_adapter="x509", signature_path_cache=False,
+                      extra={"signature_trust_dir": str(anchors)})
+    return await adapters.create("signature", "x509", chosen)
+
+
 def module_command(module: str, command: CliCommand) -> Any:
     """``shifo <module> <name>``: the module's command (hook ``shifo_cli_commands``), run with the
     ports connected and the module's settings."""
 
     async def run(settings: Settings, args: argparse.Namespace) -> int:
+        if command.offline:  # no ports: e.g. a pharmacy verifying a prescription without a connection
+            chosen = Modules.load(settings.modules, sections=settings.extra).settings(module)
+            return await command.run(CommandContext(storage=cast(Storage, None), services={},
+                                                    settings=chosen, anchored_signature=anchored), args)
         async with opened(settings) as rt:
             return await command.run(CommandContext(
                 storage=rt.storage, services=rt.services, settings=rt.modules.settings(module)), args)

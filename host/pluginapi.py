@@ -293,6 +293,10 @@ class CommandContext(msgspec.Struct, kw_only=True):
     storage: Storage
     services: dict[str, Any]
     settings: Any = None
+    #: for offline commands: a :class:`ports.signature.Signature` (the ``x509`` adapter) over a
+    #: directory of trust anchors synced earlier (CA certificates, CRLs): verifies with no database
+    #: and no network; an unreadable directory raises ConfigurationError
+    anchored_signature: Callable[[Path], Awaitable[Any]] | None = None
 
 
 CommandFn = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
@@ -306,6 +310,9 @@ class CliCommand(msgspec.Struct, frozen=True, kw_only=True):
     help: str
     run: CommandFn
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    #: run without connecting the deployment's ports (no database, no broker, no network), e.g. a
+    #: pharmacy's offline verifier: ``ctx.services`` is empty and ``ctx.storage`` must not be used
+    offline: bool = False
 
 
 class DemoRefused(Exception):

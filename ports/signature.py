@@ -67,6 +67,17 @@ class DevSigner(Protocol):
         ...
 
 
+@runtime_checkable
+class TrustAnchors(Protocol):
+    """A verifier working from local trust anchors that can hand them out, so that a pharmacy can
+    sync them and verify signatures offline (``shifo erecipe export-anchors``)."""
+
+    def anchors(self) -> dict[str, bytes]:
+        """File name -> PEM: the CA certificates (``*.pem``) and CRLs (``*.crl``) in use now, in the
+        layout of the x509 adapter's trust directory."""
+        ...
+
+
 def refused(reason: str, **known: Any) -> Verification:
     """A not-valid answer, keeping whatever is known about the signer (for the audit trail)."""
     return Verification(valid=False, reason=reason, **known)

@@ -23,6 +23,7 @@ from core.clock import utcnow
 from core.pinfl import check_digit
 from host.pluginapi import FhirRequest, FhirResource
 from host.settings import Settings
+from tests.erecipe.rx import load_register
 from tests.support import ALL_MODULES, add_facility, add_user, login, opened
 
 MEDCARD, POLY, HOSP, RX = "/api/v1/medcard", "/api/v1/polyclinic", "/api/v1/hospital", "/api/v1/erecipe"
@@ -51,6 +52,7 @@ async def seed(settings: Settings, *, patient_account: bool = False) -> dict[str
     (and ``"patient"``: the account of the history's patient, login "patient", when asked)."""
     ids: dict[str, Any] = {}
     async with opened(settings) as rt:
+        await load_register(rt)  # prescription lines name medicines of the register
         await add_facility(rt, FACILITY, ALL_MODULES)
         for role in ("doctor", "nurse"):
             ids[role] = await add_user(rt, role, grants=[(FACILITY, role)], pinfl=STAFF[role])
@@ -137,7 +139,7 @@ async def build_history(client: Any, signer: DevSignature, *, patient: dict[str,
 
     rx = await prescribe(client, signer, doc, card["pinfl"])
     out["rx_id"], out["rx_number"] = rx["id"], rx["number"]
-    items = [{"line": 1, "medicine": "Amlodipine-Teva 5 mg tabs", "quantity": 10, "batch": "B-2291",
+    items = [{"line": 1, "medicine": "4781000101305", "quantity": 10, "batch": "B-2291",
               "expiry": (date.today() + timedelta(days=400)).isoformat()}]
     content = canonical_json({"action": "dispense", "number": rx["number"], "items": items})
     done = _ok(await client.post(f"{RX}/dispensing/{rx['number']}", headers=ph, json={

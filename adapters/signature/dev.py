@@ -104,6 +104,10 @@ class DevSignature:
             self._publish_crl()
             self._verifier = X509Signature(self._store(), paths=self._paths)
 
+    def anchors(self) -> dict[str, bytes]:
+        """The dev CA and its CRL (:class:`ports.signature.TrustAnchors`)."""
+        return self._verifier.anchors()
+
     async def sign(self, content: bytes, *, signer_pinfl: str, signer_name: str = "",
                    detached: bool = True) -> bytes:
         cred = await asyncio.to_thread(self.enroll, signer_pinfl, signer_name)

@@ -47,6 +47,12 @@ class TrustStore:
                    intermediates=tuple(c for c, a in zip(certs, anchor, strict=True) if not a),
                    crls=tuple(crl.CertificateList.load(der) for blob in crls for der in _blocks(blob)))
 
+    def export(self) -> dict[str, bytes]:
+        """The store as files a :class:`TrustDirectory` reads back: ``ca-N.pem``, ``crl-N.crl``."""
+        certs = {f"ca-{i}.pem": pem.armor("CERTIFICATE", c.dump())
+                 for i, c in enumerate((*self.roots, *self.intermediates), 1)}
+        return certs | {f"crl-{i}.crl": pem.armor("X509 CRL", c.dump()) for i, c in enumerate(self.crls, 1)}
+
     @cached_property
     def fingerprint(self) -> bytes:
         """Names exactly this set of anchors, certificates and CRLs: what was validated against

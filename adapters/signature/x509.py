@@ -34,6 +34,11 @@ class X509Signature:
                                paths=self.paths)
         return expect_signer(report.verification, signer_pinfl)
 
+    def anchors(self) -> dict[str, bytes]:
+        """The anchors and CRLs in use now (:class:`ports.signature.TrustAnchors`)."""
+        store = self.trust.current() if isinstance(self.trust, TrustDirectory) else self.trust
+        return store.export()
+
     async def close(self) -> None:
         return None
 

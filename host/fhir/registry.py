@@ -13,8 +13,9 @@ import msgspec
 
 from host.pluginapi import FhirRequest, FhirResource
 
-#: Types outside any patient's compartment: directory data a patient may read too.
-NON_CLINICAL = frozenset({"Organization", "Practitioner", "PractitionerRole"})
+#: Types outside any patient's compartment: directory and reference data (the medicines register's
+#: ``Medication``) a patient may read too, and staff may list without naming a patient.
+NON_CLINICAL = frozenset({"Organization", "Practitioner", "PractitionerRole", "Medication"})
 
 
 class Provider(msgspec.Struct, frozen=True, kw_only=True):

@@ -66,6 +66,7 @@ class DevSignController(Controller):
 
     @post("/", opt=requires("erecipe.devsign", "use"), status_code=200)
     async def sign(self, ctx: Ctx, data: JSONBody[DevSignIn]) -> DevSigned:
+        """Demo only: sign content with the dev signer as the caller (404 in a real deployment)."""
         signer = ctx.services.get(signing.SERVICE)
         if not isinstance(signer, DevSigner):
             raise NotFound("no dev signer in this deployment: sign on your own device")
@@ -146,6 +147,7 @@ class PrescriptionController(Controller):
 
     @get("/{rx:uuid}", opt=READ)
     async def read(self, ctx: Ctx, rx: FromPath[UUID]) -> Prescription:
+        """One prescription: content, status, signature verdicts and history; audited."""
         async with ctx.storage.transaction() as tx:
             found = await views.full(tx, rx, utcnow())
             await ctx.audit(tx, "erecipe.prescription/read", patient=found.patient_pinfl, object=str(rx))
@@ -168,7 +170,9 @@ class DispensingController(Controller):
     async def find(self, ctx: Ctx, number: Annotated[str | None, Parameter(max_length=32)] = None,
                    qr: Annotated[str | None, Parameter(max_length=64)] = None,
                    pinfl: PINFL = None) -> list[ForDispensing]:
-        """Find by number, QR payload, or the patient's PINFL (active prescriptions only)."""
+        """Find by number, QR payload, or the patient's PINFL (active prescriptions only).
+
+        Give exactly one of ``number``, ``qr`` or ``pinfl``: none or several is a 422."""
         async with ctx.storage.transaction() as tx:
             found = await views.find(tx, utcnow(), number=number, qr=qr, pinfl=pinfl)
             for rx in found:

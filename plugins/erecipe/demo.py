@@ -12,11 +12,19 @@ from core.ids import new_id
 from host.pluginapi import DemoClinic, DemoData, DemoStep
 
 RX = "/api/v1/erecipe"
+AMLODIPINE_TEVA = "04781000101305"  # its GTIN in medicines_demo.csv
 
 
 async def _signed(clinic: DemoClinic, content: bytes, who: str) -> str:
     body = {"content": base64.b64encode(content).decode()}
     return str((await clinic.call("POST", f"{RX}/dev/sign", body, who, 200))["signature"])
+
+
+async def register(clinic: DemoClinic) -> str:
+    """The demo medicines register (about 40 common products), loaded through the dev-only route."""
+    report = await clinic.call("POST", f"{RX}/dev/medicines", None, "pharmacist", 200)
+    loaded = report["created"] + report["changed"]
+    return f"medicines register: {loaded} products loaded" if loaded else "medicines register already loaded"
 
 
 async def prescribe(clinic: DemoClinic) -> str:
@@ -34,8 +42,9 @@ async def prescribe(clinic: DemoClinic) -> str:
 
 async def dispense(clinic: DemoClinic) -> str:
     number = clinic.state["prescription"]
-    items = [{"line": 1, "medicine": "Amlodipine-Teva 5 mg tablets", "quantity": 10, "batch": "B-2291",
-              "expiry": (date.today() + timedelta(days=400)).isoformat()}]
+    expiry = date.today() + timedelta(days=400)  # a marked Amlodipine-Teva pack: GTIN, expiry, batch, serial
+    scan = f"01{AMLODIPINE_TEVA}17{expiry:%y%m%d}10B-2291\x1d21{new_id().hex[:12].upper()}"
+    items = [{"line": 1, "scan": scan, "quantity": 10}]
     did = str(new_id())
     content = canonical_json({"action": "dispense", "number": number, "dispense_id": did, "items": items})
     await clinic.call("POST", f"{RX}/dispensing/{number}", {
@@ -46,5 +55,6 @@ async def dispense(clinic: DemoClinic) -> str:
 
 # the prescription carries the diagnosis of the polyclinic's demo visit, and is made while it is open
 DEMO = DemoData(facility_kinds=("polyclinic", "hospital", "pharmacy"),
-                steps=(DemoStep(order=30, run=prescribe, needs=("polyclinic",)),
+                steps=(DemoStep(order=5, run=register),
+                       DemoStep(order=30, run=prescribe, needs=("polyclinic",)),
                        DemoStep(order=60, run=dispense, needs=("polyclinic",))))

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.canonical import canonical_json
@@ -26,8 +26,9 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import PrescriptionDispensed
 from core.ids import new_id
 from plugins.erecipe.lifecycle import ACTIVE, record, refusal
+from plugins.erecipe.packs import Pack, handed_out
 from plugins.erecipe.schema import Dispensed, DispenseItem
-from plugins.erecipe.tables import dispenses, lines, prescriptions
+from plugins.erecipe.tables import dispense_items, dispenses, lines, prescriptions
 from plugins.erecipe.views import line_views
 from ports.storage import Transaction
 
@@ -51,6 +52,21 @@ def _fail(detail: str) -> ValidationFailed:
     return ValidationFailed(detail, errors=[{"field": "items", "message": detail}])
 
 
+def _sold(packs: list[Pack]) -> Conflict:
+    marked = ", ".join(f"GTIN {p.gtin} serial {p.serial}" for p in packs if p.serial)
+    return Conflict(f"a marked pack ({marked}) was already dispensed: a marked pack is sold once")
+
+
+async def _unsold(tx: Transaction, packs: list[Pack]) -> None:
+    """409 when a marked pack was already dispensed anywhere (the unique index decides in a race)."""
+    marked = [and_(dispense_items.c.gtin == p.gtin, dispense_items.c.serial == p.serial)
+              for p in packs if p.serial]
+    if marked and (found := (await tx.execute(select(dispense_items.c.gtin, dispense_items.c.serial)
+                                               .where(or_(*marked)).limit(1))).first()) is not None:
+        raise Conflict(f"the marked pack GTIN {found.gtin} serial {found.serial} was already dispensed: "
+                       "a marked pack is sold once")
+
+
 async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, by: UUID, facility: str,
                    canonical: bytes, signature: bytes, verification: dict[str, Any],
                    now: datetime, dispense_id: UUID | None = None, audit: Audit | None = None) -> Dispensed:
@@ -67,7 +83,8 @@ async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, b
         raise problem
     prescribed = {ln["line"]: ln for ln in row.content["lines"]}
     seen: set[int] = set()
-    for item in items:
+    packs: list[Pack] = []
+    for n, item in enumerate(items, 1):
         ln = prescribed.get(item.line)
         if ln is None or item.line in seen:
             raise _fail(f"line {item.line} is not on the prescription, or is given twice")
@@ -75,8 +92,8 @@ async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, b
         if not row.partial and item.quantity != ln["quantity"]:
             raise _fail(f"the {row.category} category allows no partial dispensing: line {item.line} "
                         f"is dispensed {ln['quantity']} at a time")
-        if item.expiry <= now.date():
-            raise _fail(f"line {item.line}: the medicine's expiry date has passed")
+        packs.append(await handed_out(tx, item, n, ln, now.date()))  # the line's product, not expired
+    await _unsold(tx, packs)
     locked = await tx.execute(update(prescriptions).where(  # takes the row lock on PostgreSQL
         prescriptions.c.id == row.id, prescriptions.c.status.in_(ACTIVE), prescriptions.c.valid_until > now,
     ).values(status=prescriptions.c.status))
@@ -94,21 +111,28 @@ async def dispense(tx: Transaction, number: str, items: list[DispenseItem], *, b
         lines.c.prescription_id == row.id))).scalar_one()
     status = "dispensed" if left == 0 else "partially_dispensed"
     await tx.execute(update(prescriptions).where(prescriptions.c.id == row.id).values(status=status))
-    plain = msgspec.to_builtins(items)
+    plain = [p.stored() for p in packs]
     try:  # a replay racing its original waits on the row lock above, then meets the primary key
         await tx.execute(dispenses.insert().values(
             id=did, prescription_id=row.id, facility=facility, pharmacist_id=by, items=plain,
             canonical=canonical, signature=signature, verification=verification, dispensed_at=now))
     except IntegrityError:
         raise _replayed(did) from None
+    try:  # the unique (gtin, serial) index decides between two pharmacies selling one marked pack at once
+        await tx.execute(dispense_items.insert(), [
+            {"dispense_id": did, "item": n, "line": p.line, "medicine_id": p.product.id,
+             "quantity": p.quantity, "gtin": p.gtin, "batch": p.batch, "serial": p.serial, "expiry": p.expiry}
+            for n, p in enumerate(packs, 1)])
+    except IntegrityError:
+        raise _sold(packs) from None
     await record(tx, row.id, status, by=by, at=now, detail={"dispense_id": str(did), "items": plain})
     after = await line_views(tx, row)
     remaining = {v.line: v.remaining for v in after}
     await tx.publish(PrescriptionDispensed(
         prescription_id=row.id, number=number, dispense_id=did, status=status, by=by,
         patient=row.patient_pinfl, facility=facility,
-        items=[{"line": i.line, "inn": prescribed[i.line]["inn"], "medicine": i.medicine,
-                "quantity": i.quantity, "remaining": remaining[i.line]} for i in items]))
+        items=[{"line": p.line, "inn": prescribed[p.line]["inn"], "medicine": p.product.trade_name,
+                "quantity": p.quantity, "remaining": remaining[p.line]} for p in packs]))
     if audit is not None:
         await audit(tx, "erecipe.dispensing/dispense", patient=row.patient_pinfl, object=number)
     return Dispensed(id=did, number=number, status=status, lines=after)

@@ -4,7 +4,8 @@ lines as MedicationRequest, dispensings as MedicationDispense, their signatures 
 from __future__ import annotations
 
 from host.pluginapi import FhirResource
-from plugins.erecipe import fhir_dispenses, fhir_provenance, fhir_requests
+from plugins.erecipe import fhir_dispenses, fhir_medications, fhir_provenance, fhir_requests
 
 RESOURCES: list[FhirResource] = [fhir_requests.RESOURCE, fhir_requests.DISPENSING, fhir_dispenses.RESOURCE,
-                                 fhir_provenance.RESOURCE]  # a type's fullest provider first
+                                 fhir_provenance.RESOURCE,
+                                 fhir_medications.RESOURCE]  # a type's fullest provider first

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
 
 from host.pluginapi import FhirQuery, fhir_uuid
-from plugins.erecipe.tables import dispenses, prescriptions
+from plugins.erecipe.tables import dispenses, history, prescriptions
 
 #: The prescription number's identifier system (the module's own numbering).
 NUMBER_SYSTEM = "urn:shifo:erecipe:prescription-number"
@@ -37,16 +37,36 @@ def ref(kind: str, id: object, display: str | None = None) -> dict[str, str]:
     return {"reference": f"{kind}/{id}", **({"display": display} if display else {})}
 
 
-def issued(query: FhirQuery, stmt: Select[Any], when: Any) -> Select[Any]:
-    """Issued (not draft) prescriptions of the query's patient, ``when`` within its dates."""
+_steps = history.alias("fhir_steps")
+_changes = (_steps.c.prescription_id == prescriptions.c.id, _steps.c.status != "draft")
+#: A prescription's FHIR version: its steps since issuing (issued = 1, each dispense, the cancel or
+#: the expiry one more), and when the last of them happened.
+VERSION = select(func.count()).where(*_changes).scalar_subquery()
+UPDATED = select(func.max(_steps.c.at)).where(*_changes).scalar_subquery()
+
+
+def issued(query: FhirQuery, stmt: Select[Any], when: Any, updated: Any = None) -> Select[Any]:
+    """Issued (not draft) prescriptions of the query's patient, ``when`` within its dates and
+    ``updated`` (default ``when``) within its ``_lastUpdated``."""
     stmt = stmt.where(prescriptions.c.status != "draft")
+    updated = when if updated is None else updated
     if query.patient is not None:
         stmt = stmt.where(prescriptions.c.patient_pinfl == query.patient)
     if query.since is not None:
         stmt = stmt.where(when >= query.since)
     if query.until is not None:
         stmt = stmt.where(when < query.until)
+    if query.updated_since is not None:
+        stmt = stmt.where(updated >= query.updated_since)
+    if query.updated_until is not None:
+        stmt = stmt.where(updated < query.updated_until)
     return stmt
+
+
+def ordered(query: FhirQuery, stmt: Select[Any], when: Any, id_: Any, updated: Any = None) -> Select[Any]:
+    """In the query's order: by ``when`` (the date) or ``updated`` (``_lastUpdated``), then id."""
+    key = (when if updated is None else updated) if query.by_updated else when
+    return stmt.order_by(*((key.asc(), id_.asc()) if query.ascending else (key.desc(), id_.desc())))
 
 
 def dispensed_any() -> Any:

@@ -21,7 +21,10 @@ def to_dispense(row: Any, item: dict[str, Any], subject: dict[str, Any]) -> dict
     line: dict[str, Any] = next((ln for ln in row.content["lines"] if ln["line"] == item["line"]), {})
     medication: dict[str, Any] = {
         "resourceType": "Medication", "id": "product", "code": {"text": item["medicine"]},
-        "batch": {"lotNumber": item["batch"], "expirationDate": item["expiry"]}}
+        "batch": {k: v for k, v in (("lotNumber", item.get("batch")), ("expirationDate", item["expiry"]))
+                  if v}}
+    if item.get("gtin"):  # the pack's GTIN, and the register product it is
+        medication["code"]["coding"] = [{"system": "https://www.gs1.org/gtin", "code": item["gtin"]}]
     if line.get("inn"):
         medication["ingredient"] = [{"item": {"concept": {"text": line["inn"]}}}]
     return {
@@ -41,7 +44,8 @@ def to_dispense(row: Any, item: dict[str, Any], subject: dict[str, Any]) -> dict
 async def _items(req: FhirRequest, row: Any) -> list[FhirItem]:
     subject = await req.patient_ref(row.patient_pinfl)
     return [FhirItem(resource=to_dispense(row, item, subject), patient=row.patient_pinfl,
-                     when=row.dispensed_at) for item in row.items]
+                     when=row.dispensed_at, version="1", updated=row.dispensed_at)  # never changed
+            for item in row.items]
 
 
 def _joined() -> Any:
@@ -61,11 +65,12 @@ async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
     stmt = c.issued(query, _joined(), dispenses.c.dispensed_at)
     if query.status is not None and c.status_word(query.status) != "completed":
         return []
-    rows = await req.tx.execute(stmt.order_by(dispenses.c.dispensed_at.desc(), dispenses.c.id.desc())
-                                .limit(max(query.limit, 0)))
+    stmt = c.ordered(query, stmt, dispenses.c.dispensed_at, dispenses.c.id)
+    rows = await req.tx.execute(stmt.limit(max(query.limit, 0)))
     out = [item for row in rows.all() for item in await _items(req, row)]
     return out[:max(query.limit, 0)]
 
 
 RESOURCE = FhirResource(type="MedicationDispense", object="erecipe.prescription", action="read", read=read,
-                        search=search, params=("patient", "date", "status"))
+                        search=search, params=("patient", "date", "status", "_lastUpdated"),
+                        sorts=("date", "_lastUpdated"))

@@ -58,12 +58,14 @@ def _dispenses() -> Any:
             .join(prescriptions, prescriptions.c.id == dispenses.c.prescription_id))
 
 
-def _rx_item(row: Any) -> FhirItem:
-    return FhirItem(resource=of_prescription(row), patient=row.patient_pinfl, when=row.issued_at)
+def _rx_item(row: Any) -> FhirItem:  # a signature, once archived, never changes
+    return FhirItem(resource=of_prescription(row), patient=row.patient_pinfl, when=row.issued_at,
+                    version="1", updated=row.issued_at)
 
 
 def _dispense_item(row: Any) -> FhirItem:
-    return FhirItem(resource=of_dispense(row), patient=row.patient_pinfl, when=row.dispensed_at)
+    return FhirItem(resource=of_dispense(row), patient=row.patient_pinfl, when=row.dispensed_at,
+                    version="1", updated=row.dispensed_at)
 
 
 async def read(req: FhirRequest, id: str) -> FhirItem | None:
@@ -79,13 +81,16 @@ async def read(req: FhirRequest, id: str) -> FhirItem | None:
 
 async def search(req: FhirRequest, query: FhirQuery) -> list[FhirItem]:
     limit = max(query.limit, 0)
-    rx = c.issued(query, _signed(), prescriptions.c.issued_at).order_by(prescriptions.c.issued_at.desc())
-    ds = c.issued(query, _dispenses(), dispenses.c.dispensed_at).order_by(dispenses.c.dispensed_at.desc())
+    rx = c.ordered(query, c.issued(query, _signed(), prescriptions.c.issued_at), prescriptions.c.issued_at,
+                   prescriptions.c.id)
+    ds = c.ordered(query, c.issued(query, _dispenses(), dispenses.c.dispensed_at), dispenses.c.dispensed_at,
+                   dispenses.c.id)
     items = ([_rx_item(r) for r in (await req.tx.execute(rx.limit(limit))).all()]
              + [_dispense_item(r) for r in (await req.tx.execute(ds.limit(limit))).all()])
-    items.sort(key=lambda i: (i.when, i.resource["id"]), reverse=True)
+    items.sort(key=lambda i: (i.when, i.resource["id"]), reverse=not query.ascending)
     return items[:limit]
 
 
 RESOURCE = FhirResource(type="Provenance", object="erecipe.prescription", action="read", read=read,
-                        search=search, params=("patient", "date"))
+                        search=search, params=("patient", "date", "_lastUpdated"),
+                        sorts=("date", "_lastUpdated"))

@@ -17,6 +17,7 @@ from sqlalchemy.sql import ColumnElement
 from core.clock import utcnow
 from host.pluginapi import FhirItem, FhirQuery, FhirRequest, FhirResource, fhir_token
 from plugins.erecipe import fhir_common as c
+from plugins.erecipe.fhir_medications import line_medication
 from plugins.erecipe.lifecycle import ACTIVE
 from plugins.erecipe.tables import dispenses, prescriptions
 
@@ -35,7 +36,7 @@ def to_request(row: Any, line: dict[str, Any], subject: dict[str, Any], status: 
         "resourceType": "MedicationRequest", "id": f"{row.id}-{line['line']}",
         "identifier": [{"use": "official", **number}], "groupIdentifier": number,
         "status": status, "intent": "order", "category": [{"text": row.category}],
-        "medication": {"concept": {"text": line["inn"]}},
+        "medication": line_medication(line),
         "subject": subject,
         "authoredOn": (row.issued_at or row.created_at).isoformat(),
         "requester": c.ref("Practitioner", row.prescriber_id, prescriber.get("name")),
@@ -76,14 +77,19 @@ async def _items(req: FhirRequest, row: Any, now: datetime, *, diagnosis: bool =
     out = [to_request(row, line, subject, status) for line in row.content["lines"]]
     if not diagnosis:  # the pharmacist's view, as ForDispensing: no diagnosis
         out = [{k: v for k, v in r.items() if k != "reason"} for r in out]
-    return [FhirItem(resource=r, patient=row.patient_pinfl, when=row.issued_at) for r in out]
+    return [FhirItem(resource=r, patient=row.patient_pinfl, when=row.issued_at, version=str(row.fhir_version),
+                     updated=row.fhir_updated) for r in out]
+
+
+def _rows() -> Any:
+    return select(prescriptions, c.VERSION.label("fhir_version"), c.UPDATED.label("fhir_updated"))
 
 
 async def read(req: FhirRequest, id: str, *, diagnosis: bool = True) -> FhirItem | None:
     found = c.split_id(id)
     if found is None:
         return None
-    row = (await req.tx.execute(select(prescriptions).where(
+    row = (await req.tx.execute(_rows().where(
         prescriptions.c.id == found[0], prescriptions.c.status != "draft"))).first()
     items = [] if row is None else await _items(req, row, utcnow(), diagnosis=diagnosis)
     return next((i for i in items if i.resource["id"] == id), None)
@@ -91,7 +97,7 @@ async def read(req: FhirRequest, id: str, *, diagnosis: bool = True) -> FhirItem
 
 async def search(req: FhirRequest, query: FhirQuery, *, dispensing: bool = False) -> list[FhirItem]:
     now = utcnow()
-    stmt = c.issued(query, select(prescriptions), prescriptions.c.issued_at)
+    stmt = c.issued(query, _rows(), prescriptions.c.issued_at, c.UPDATED)
     if query.identifier is not None:
         system, value = fhir_token(query.identifier)
         stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM) else false())
@@ -99,8 +105,8 @@ async def search(req: FhirRequest, query: FhirQuery, *, dispensing: bool = False
         stmt = stmt.where(prescriptions.c.status.in_(ACTIVE), prescriptions.c.valid_until > now)
     if query.status is not None:
         stmt = stmt.where(_status_filter(c.status_word(query.status), now))
-    rows = await req.tx.execute(stmt.order_by(prescriptions.c.issued_at.desc(), prescriptions.c.id.desc())
-                                .limit(max(query.limit, 0)))
+    stmt = c.ordered(query, stmt, prescriptions.c.issued_at, prescriptions.c.id, c.UPDATED)
+    rows = await req.tx.execute(stmt.limit(max(query.limit, 0)))
     out = [item for row in rows.all() for item in await _items(req, row, now, diagnosis=not dispensing)]
     return out[:max(query.limit, 0)]
 
@@ -113,8 +119,9 @@ async def search_dispensable(req: FhirRequest, query: FhirQuery) -> list[FhirIte
     return await search(req, query, dispensing=True)
 
 
-_PARAMS = ("patient", "date", "identifier", "status")
+_PARAMS = ("patient", "date", "identifier", "status", "_lastUpdated")
+_SORTS = ("date", "_lastUpdated")
 RESOURCE = FhirResource(type="MedicationRequest", object="erecipe.prescription", action="read", read=read,
-                        search=search, params=_PARAMS)
+                        search=search, params=_PARAMS, sorts=_SORTS)
 DISPENSING = FhirResource(type="MedicationRequest", object="erecipe.dispensing", action="read",
-                          read=read_dispensable, search=search_dispensable, params=_PARAMS)
+                          read=read_dispensable, search=search_dispensable, params=_PARAMS, sorts=_SORTS)

@@ -65,7 +65,9 @@ async def issued(tx: Transaction, row: Mapping[str, Any], who: Prescriber, verif
     """What follows the prescription row becoming ``issued``: its lines, the history step, the event."""
     repeats = row["content"]["dispensing"]["repeats"]
     rows = [{"prescription_id": row["id"], "line": ln["line"], "inn": ln["inn"], "quantity": ln["quantity"],
-             "remaining": ln["quantity"] * repeats} for ln in row["content"]["lines"]]
+             "remaining": ln["quantity"] * repeats,
+             "medicine_id": UUID(ln["medicine"]["id"]) if ln.get("medicine") else None}
+            for ln in row["content"]["lines"]]
     await tx.execute(_LINES, rows[0] if len(rows) == 1 else rows)
     await record(tx, row["id"], "issued", by=who.id, at=now, detail=issued_detail(verification))
     await tx.publish(PrescriptionIssued(

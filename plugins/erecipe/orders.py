@@ -26,6 +26,7 @@ from plugins.erecipe.card_diagnoses import check as check_on_card
 from plugins.erecipe.config import Category
 from plugins.erecipe.issuing import issued
 from plugins.erecipe.prescribing import Prescriber, qr_payload
+from plugins.erecipe.prescription_lines import category_of, resolve
 from plugins.erecipe.schema import LineIn, Pinfl, Signature
 from plugins.erecipe.signing import FRESH, decode
 from plugins.erecipe.tables import prescriptions
@@ -125,6 +126,8 @@ async def issue(tx: Transaction, ok: Accepted, who: Prescriber, verification: di
                        f"GET /prescriptions/{ok.id}, or sign a new order with a new id" if taken.id == ok.id
                        else f"the number {ok.number} is taken: sign a new order with a new id")
     order = ok.order
+    resolved, controlled = await resolve(tx, list(order.lines), now.date())  # the register's reading
+    category_of(order.category, controlled)  # the signed category must be the one the lines demand
     patient = await prescribing.registered(tx, directory, order.patient_pinfl)
     on_card = await check_on_card(tx, order.patient_pinfl, order.diagnosis)
     cat = ok.category
@@ -132,7 +135,9 @@ async def issue(tx: Transaction, ok: Accepted, who: Prescriber, verification: di
                "patient_name": prescribing.patient_name(patient),
                "dispensing": {"partial": cat.partial, "repeats": cat.repeats},
                "prescriber": {"id": str(who.id), "pinfl": who.pinfl, "name": who.name, "role": who.role},
-               "valid_until": ok.valid_until.isoformat()}
+               "valid_until": ok.valid_until.isoformat(),
+               "lines": [{**signed, **found} for signed, found in zip(
+                   msgspec.to_builtins(order.lines), resolved, strict=True)]}
     row = {"id": ok.id, "number": ok.number, "status": "issued", "patient_pinfl": order.patient_pinfl,
            "category": order.category, "diagnosis": order.diagnosis, "facility": who.facility,
            "prescriber_id": who.id, "prescriber_role": who.role, "partial": int(cat.partial),

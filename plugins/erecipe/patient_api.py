@@ -89,6 +89,7 @@ async def my_prescriptions(ctx: Ctx) -> list[MyPrescription]:
 
 @get("/prescriptions/{rx:uuid}", opt=own_record("erecipe.prescription"), summary="One of my prescriptions")
 async def my_prescription(ctx: Ctx, rx: FromPath[UUID]) -> MyPrescription:
+    """One of the caller's own prescriptions (404 for anyone else's); audited in their access log."""
     async with ctx.storage.transaction() as tx:
         row = (await tx.execute(_mine(ctx.patient).where(prescriptions.c.id == rx))).first()
         if row is None:

@@ -19,7 +19,20 @@ from host.pluginapi import (
     hookimpl,
     load_policy,
 )
-from plugins.erecipe import INFO, card_diagnoses, config, demo, fhir, patient_api
+from plugins.erecipe import (
+    INFO,
+    card_diagnoses,
+    config,
+    demo,
+    fhir,
+    medicines_api,
+    medicines_cli,
+    offline_api,
+    offline_cli,
+    offline_conflicts,
+    patient_api,
+    qr_api,
+)
 from plugins.erecipe.api import (
     DevSignController,
     DispensingController,
@@ -39,7 +52,9 @@ def shifo_module_info() -> ModuleInfo:
 
 @hookimpl
 def shifo_route_handlers() -> list[Any]:
-    return [ModuleController, PrescriptionController, DispensingController, DevSignController]
+    return [ModuleController, PrescriptionController, DispensingController, DevSignController,
+            medicines_api.MedicinesController, medicines_api.DevMedicinesController,
+            qr_api.QrController, offline_api.JournalController, offline_conflicts.PharmacyConflicts]
 
 
 @hookimpl
@@ -51,8 +66,15 @@ def shifo_actions() -> list[Action]:
         Action(object="erecipe.prescription", action="read", description="read prescriptions and history"),
         Action(object="erecipe.dispensing", action="read", description="find prescriptions to dispense"),
         Action(object="erecipe.dispensing", action="dispense", description="dispense, signed"),
+        Action(object="erecipe.dispensing", action="upload_journal",
+               description="upload the pharmacy's offline dispense journal, each entry signed"),
+        Action(object="erecipe.dispensing", action="resolve",
+               description="list and resolve the conflicts of the facility's offline dispenses"),
+        Action(object="erecipe.medicines", action="read",
+               description="search and read the medicines register (also as FHIR Medication)"),
         Action(object="erecipe.devsign", action="use",
-               description="demo only: sign with one's dev key held by the server (dev adapter)"),
+               description="demo only (dev adapter): sign with one's dev key held by the server, and "
+                           "load the demo medicines register"),
     ]
 
 
@@ -80,7 +102,7 @@ def shifo_services() -> dict[str, Any]:
 
 @hookimpl
 def shifo_patient_routes() -> list[Any]:
-    return list(patient_api.HANDLERS)
+    return [*patient_api.HANDLERS, qr_api.my_qr]
 
 
 @hookimpl
@@ -111,9 +133,10 @@ async def _expire(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 @hookimpl
 def shifo_cli_commands() -> list[CliCommand]:
-    """``shifo erecipe expire``: the expiry sweep now (the server also sweeps while it runs)."""
+    """``shifo erecipe expire``: the expiry sweep now (the server also sweeps while it runs);
+    ``shifo erecipe import-medicines FILE``: the medicines register from CSV."""
     return [CliCommand(name="expire", help="expire prescriptions past their validity; print how many",
-                       run=_expire)]
+                       run=_expire), medicines_cli.COMMAND, *offline_cli.COMMANDS]
 
 
 @hookimpl

@@ -26,6 +26,7 @@ from core.pinfl import validate as validate_pinfl
 from plugins.erecipe.card_diagnoses import check as check_on_card
 from plugins.erecipe.config import Category
 from plugins.erecipe.lifecycle import ACTIVE, record, refusal
+from plugins.erecipe.prescription_lines import category_of, resolve
 from plugins.erecipe.schema import Draft, DraftIn
 from plugins.erecipe.tables import prescriptions
 from ports.directory import PatientDirectory, PatientSummary
@@ -102,28 +103,31 @@ def patient_name(patient: PatientSummary | None) -> str | None:
 
 async def draft(tx: Transaction, data: DraftIn, who: Prescriber, categories: dict[str, Category],
                 now: datetime, directory: PatientDirectory | None) -> Draft:
-    """``directory``: the medical card's patient directory; the patient must be registered there."""
-    cat = category(data.category, who, categories)
+    """``directory``: the medical card's patient directory; the patient must be registered there.
+    The lines are checked against the medicines register, which also decides a ``controlled`` category."""
+    content_lines, controlled = await resolve(tx, data.lines, now.date())
+    name = category_of(data.category, controlled)
+    cat = category(name, who, categories)
     validate_pinfl(data.patient_pinfl)
     patient = await registered(tx, directory, data.patient_pinfl)
     diagnosis = diagnosis_code(data.diagnosis)
     await check_on_card(tx, data.patient_pinfl, diagnosis)
-    days = validity(data.valid_days or cat.max_validity_days, data.category, cat)
+    days = validity(data.valid_days or cat.max_validity_days, name, cat)
     number = f"{now:%y%m%d}-{secrets.token_hex(5).upper()}"
     valid_until = now + timedelta(days=days)
     content = {
         "number": number, "qr": qr_payload(number), "patient_pinfl": data.patient_pinfl,
         "patient_name": patient_name(patient),
-        "diagnosis": diagnosis, "category": data.category,
+        "diagnosis": diagnosis, "category": name,
         "dispensing": {"partial": cat.partial, "repeats": cat.repeats},
-        "lines": [{"line": i, **msgspec.to_builtins(line)} for i, line in enumerate(data.lines, 1)],
+        "lines": content_lines,
         "prescriber": {"id": str(who.id), "pinfl": who.pinfl, "name": who.name, "role": who.role},
         "facility": who.facility, "drafted_at": now.isoformat(), "valid_until": valid_until.isoformat(),
     }
     canonical = canonical_json(content)
     rx = new_id()
     await tx.execute(prescriptions.insert().values(
-        id=rx, number=number, status="draft", patient_pinfl=data.patient_pinfl, category=data.category,
+        id=rx, number=number, status="draft", patient_pinfl=data.patient_pinfl, category=name,
         diagnosis=diagnosis, facility=who.facility, prescriber_id=who.id, prescriber_role=who.role,
         partial=int(cat.partial), content=content, canonical=canonical, created_at=now,
         valid_until=valid_until))

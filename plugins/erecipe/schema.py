@@ -18,10 +18,14 @@ Pinfl = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14}\Z")]
 Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 
 
-class LineIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    inn: Text  # international non-proprietary name
-    form: Text
-    strength: Text
+class LineIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Names a register product (``medicine``: its register id, registration number or GTIN) or
+    an INN with ``form`` and ``strength`` that some current register product has; nothing else."""
+
+    medicine: Text | None = None
+    inn: Text | None = None  # international non-proprietary name
+    form: Text | None = None
+    strength: Text | None = None  # value and UCUM unit, "500 mg"
     dose: Text
     frequency: Text
     route: Text
@@ -32,8 +36,10 @@ class LineIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class DraftIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     patient_pinfl: Pinfl
     diagnosis: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]  # ICD-10
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     lines: Annotated[list[LineIn], msgspec.Meta(min_length=1, max_length=20)]
+    #: default: ``controlled`` when a line is narcotic or psychotropic, else ``standard``; another
+    #: category for such a line (or ``controlled`` without one) is refused 422
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     valid_days: Annotated[int, msgspec.Meta(ge=1, le=366)] | None = None  # default: the category's maximum
 
 
@@ -56,12 +62,16 @@ class CancelIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signature: Signature  # over canonical_json({"action": "cancel", "number": ..., "reason": ...})
 
 
-class DispenseItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class DispenseItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The product handed out: ``medicine`` (register id, registration number or GTIN) with
+    ``batch`` and ``expiry``, or ``scan``: the pack's GS1 DataMatrix (GTIN, serial, expiry, batch)."""
+
     line: Annotated[int, msgspec.Meta(ge=1, le=20)]
-    medicine: Text  # the product handed out (trade name, form, strength)
     quantity: Count
-    batch: Text  # batch / series
-    expiry: date
+    medicine: Text | None = None
+    batch: Text | None = None  # batch / series
+    expiry: date | None = None
+    scan: Annotated[str, msgspec.Meta(min_length=16, max_length=400)] | None = None
 
 
 class DispenseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -86,6 +96,9 @@ class LineView(msgspec.Struct, frozen=True, kw_only=True):
     duration_days: int
     quantity: int
     remaining: int
+    atc: str | None = None
+    #: the register product prescribed (id, registration_number, version, trade_name); None: by INN
+    medicine: dict[str, Any] | None = None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,7 +23,7 @@ async def line_views(tx: Transaction, row: Any) -> list[LineView]:
         select(lines.c.line, lines.c.remaining).where(lines.c.prescription_id == row.id))}
     out = []
     for ln in row.content["lines"]:
-        fields = {k: ln[k] for k in LineView.__struct_fields__ if k != "remaining"}
+        fields = {k: ln.get(k) for k in LineView.__struct_fields__ if k != "remaining"}
         out.append(LineView(**fields, remaining=remaining.get(ln["line"], 0)))
     return out
 
@@ -55,7 +55,7 @@ def just_issued(row: Mapping[str, Any], *, verification: dict[str, Any], on_card
         patient_pinfl=row["patient_pinfl"], category=row["category"], diagnosis=row["diagnosis"],
         facility=row["facility"], prescriber_id=row["prescriber_id"], valid_until=row["valid_until"],
         issued_at=now, content=row["content"], verification=verification, cancel_reason=None,
-        lines=[LineView(**{k: ln[k] for k in fields}, remaining=ln["quantity"] * repeats)
+        lines=[LineView(**{k: ln.get(k) for k in fields}, remaining=ln["quantity"] * repeats)
                for ln in row["content"]["lines"]],
         history=history, diagnosis_on_card=on_card)
 

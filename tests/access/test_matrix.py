@@ -59,6 +59,9 @@ erecipe.prescription/prescribe yes     yes       -      -
 erecipe.prescription/read      yes     yes       yes    -
 erecipe.dispensing/read        -       -         -      yes
 erecipe.dispensing/dispense    -       -         -      yes
+erecipe.dispensing/upload_journal -    -         -      yes
+erecipe.dispensing/resolve     -       -         -      yes
+erecipe.medicines/read         yes     yes       -      yes
 erecipe.devsign/use            yes     yes       -      yes
 """
 ROLES = POLICY_TABLE.split()[1:5]

@@ -11,13 +11,19 @@ from uuid import uuid4
 
 from adapters.signature.dev import DevSignature
 from core.canonical import canonical_json
+from core.clock import utcnow
 from core.pinfl import check_digit
+from host.runtime import Runtime
 from host.settings import Settings
+from plugins.erecipe.medicines_import import DEMO_FILE, import_file
 from tests.support import add_facility, add_user, login, opened, racing, serving
 
 concurrent_client = racing  # requests that really overlap
 
 API = "/api/v1/erecipe"
+# GTINs of demo register products (plugins/erecipe/medicines_demo.csv)
+AMOXIL, PANADOL, NUROFEN, NORVASC = "4781000010133", "4781000040529", "4781000060787", "4781000091170"
+MORPHINE, TRAMAL = "4781000395070", "4781000405205"
 PATIENT = "30211975910033"
 PATIENT_CARD = {"pinfl": PATIENT, "surname": "Rahimov", "given_name": "Anvar", "patronymic": "Olimovich",
                 "birth_date": "1997-11-02", "sex": "male"}
@@ -38,9 +44,16 @@ def settings_for(db_url: str, keys: Path) -> Settings:
                     signature_adapter="dev", signature_dev_keys_dir=str(keys))
 
 
+async def load_register(rt: Runtime) -> None:
+    """The demo medicines register (about 40 products), which every prescription line must name."""
+    report = await import_file(rt.storage, DEMO_FILE.read_bytes(), utcnow(), progress=None)
+    assert not report.rejected, report.rejected
+
+
 async def seed(settings: Settings) -> DevSignature:
     """Seed the deployment; returns a dev signer holding the same keys as the app's adapter."""
     async with opened(settings) as rt:
+        await load_register(rt)
         await add_facility(rt, "F1", ["medcard", "erecipe"])
         await add_facility(rt, "PH", ["medcard", "erecipe"], kind="pharmacy")
         for user, grant in USERS.items():
@@ -77,6 +90,12 @@ def line(**changes: Any) -> dict[str, Any]:
             "frequency": "3 times a day", "route": "oral", "duration_days": 7, "quantity": 21, **changes}
 
 
+def morphine(**changes: Any) -> dict[str, Any]:
+    """A narcotic line: the category must be ``controlled``."""
+    return line(inn="Morphine", form="solution for injection", strength="10 mg/mL", dose="1 mL",
+                route="intramuscular", **changes)
+
+
 def draft_body(**changes: Any) -> dict[str, Any]:
     return {"patient_pinfl": PATIENT, "diagnosis": "J06.9", "category": "standard", "lines": [line()],
             **changes}
@@ -96,7 +115,7 @@ async def issued(doctor: Actor, **changes: Any) -> dict[str, Any]:
 
 
 def item(line_no: int = 1, quantity: int = 21, **changes: Any) -> dict[str, Any]:
-    return {"line": line_no, "medicine": "Amoxil 500 mg caps", "quantity": quantity, "batch": "B-2291",
+    return {"line": line_no, "medicine": AMOXIL, "quantity": quantity, "batch": "B-2291",
             "expiry": (date.today() + timedelta(days=400)).isoformat(), **changes}
 
 

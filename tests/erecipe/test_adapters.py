@@ -6,7 +6,17 @@ import base64
 from pathlib import Path
 
 from ports.kits.pki import TestPki
-from tests.erecipe.rx import API, PATIENT_CARD, PINFLS, actor, draft_body, issued, seed, settings_for
+from tests.erecipe.rx import (
+    API,
+    PATIENT_CARD,
+    PINFLS,
+    actor,
+    draft_body,
+    issued,
+    load_register,
+    seed,
+    settings_for,
+)
 from tests.support import add_facility, add_user, login, opened, serving
 
 
@@ -16,6 +26,7 @@ async def test_x509_adapter_with_a_test_pki(db_url: str, tmp_path: Path) -> None
     s = settings_for(db_url, tmp_path / "keys").with_(
         signature_adapter="x509", extra={"signature_trust_dir": str(trust)})
     async with opened(s) as rt:
+        await load_register(rt)
         await add_facility(rt, "F1", ["medcard", "erecipe"])
         await add_user(rt, "karimova", grants=[("F1", "doctor")], pinfl=pki.signer_pinfl)
     async with serving(s) as client:

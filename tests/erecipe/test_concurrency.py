@@ -15,6 +15,8 @@ from plugins.erecipe import dispensing
 from plugins.erecipe.schema import DispenseItem
 from plugins.erecipe.tables import dispenses, lines
 from tests.erecipe.rx import (
+    AMOXIL,
+    MORPHINE,
     actor,
     concurrent_client,
     dispense,
@@ -22,6 +24,7 @@ from tests.erecipe.rx import (
     issued,
     item,
     line,
+    morphine,
     seed,
     settings_for,
 )
@@ -36,15 +39,15 @@ async def test_fifty_dispenses_at_once(db_url: str, tmp_path: Path) -> None:
     async with concurrent_client(s) as client:
         doctor = await actor(client, signer, "doctor")
         pharmacist = await actor(client, signer, "pharmacist")
-        single = await issued(doctor, category="controlled", lines=[line(inn="Morphine", quantity=10)])
+        single = await issued(doctor, category="controlled", lines=[morphine(quantity=10)])
         partial = await issued(doctor, lines=[line(quantity=20)])
         # Signed before the race, to make it tight: 50 distinct signed dispenses of each prescription
         # (a signed dispense is used once, so each attempt is a dispense of its own).
-        signed = {rx["number"]: [(did, await pharmacist.sign(dispense_content(rx["number"], [item(quantity=q)],
-                                                                               did)))
+        signed = {rx["number"]: [(did, await pharmacist.sign(dispense_content(rx["number"], [it], did)))
                                  for did in (str(uuid4()) for _ in range(ATTEMPTS))]
-                  for rx, q in ((single, 10), (partial, 1))}
-        whole = await asyncio.gather(*(dispense(pharmacist, single["number"], [item(quantity=10)], sig, did)
+                  for rx, it in ((single, item(quantity=10, medicine=MORPHINE)), (partial, item(quantity=1)))}
+        whole = await asyncio.gather(*(dispense(pharmacist, single["number"], [item(quantity=10, medicine=MORPHINE)],
+                                                sig, did)
                                        for did, sig in signed[single["number"]]))
         parts = await asyncio.gather(*(dispense(pharmacist, partial["number"], [item(quantity=1)], sig, did)
                                        for did, sig in signed[partial["number"]]))
@@ -68,7 +71,7 @@ async def test_fifty_transactions_race_on_the_rows(db_url: str, tmp_path: Path) 
     signer = await seed(s)
     async with serving(s) as client:
         rx = await issued(await actor(client, signer, "doctor"), lines=[line(quantity=20)])
-    items = [DispenseItem(line=1, medicine="Amoxil", quantity=3, batch="B1", expiry=date(2099, 1, 1))]
+    items = [DispenseItem(line=1, medicine=AMOXIL, quantity=3, batch="B1", expiry=date(2099, 1, 1))]
     async with opened(s) as rt:
         async def one() -> int:
             try:

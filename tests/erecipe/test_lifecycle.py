@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from adapters.storage.tables import outbox
 from tests.erecipe.rx import (
+    PANADOL,
     PATIENT,
     actor,
     cancel,
@@ -27,7 +28,7 @@ async def test_issue_partial_then_full_dispense(db_url: str, tmp_path: Path) -> 
     async with serving(s) as client:
         doctor = await actor(client, signer, "doctor")
         pharmacist = await actor(client, signer, "pharmacist")
-        rx = await issued(doctor, lines=[line(), line(inn="Paracetamol", strength="500 mg", quantity=10)])
+        rx = await issued(doctor, lines=[line(), line(inn="Paracetamol", form="tablet", strength="500 mg", quantity=10)])
         assert rx["status"] == "issued" and rx["qr"].endswith(rx["number"])
         assert rx["verification"]["valid"] and rx["verification"]["signer_pinfl"] == rx["content"][
             "prescriber"]["pinfl"]
@@ -44,7 +45,7 @@ async def test_issue_partial_then_full_dispense(db_url: str, tmp_path: Path) -> 
         assert [ln["remaining"] for ln in r.json()["lines"]] == [14, 10]
         r = await dispense(pharmacist, rx["number"], [item(quantity=15)])
         assert r.status_code == 409 and "only 14 remain" in r.json()["detail"]
-        r = await dispense(pharmacist, rx["number"], [item(quantity=14), item(2, quantity=10)])
+        r = await dispense(pharmacist, rx["number"], [item(quantity=14), item(2, quantity=10, medicine=PANADOL)])
         assert r.status_code == 201, r.text
         assert r.json()["status"] == "dispensed"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from tests.erecipe.rx import (
+    NUROFEN,
     actor,
     concurrent_client,
     dispense,
@@ -28,7 +29,7 @@ async def test_uneven_partial_dispenses_never_overdraw_a_line(db_url: str, tmp_p
     async with concurrent_client(s) as client:
         doctor = await actor(client, signer, "doctor")
         pharmacist = await actor(client, signer, "pharmacist")
-        rx = await issued(doctor, lines=[line(quantity=20), line(inn="Ibuprofen", quantity=10)])
+        rx = await issued(doctor, lines=[line(quantity=20), line(inn="Ibuprofen", form="tablet", strength="400 mg", quantity=10)])
 
         async def wave(items: list[dict[str, object]], n: int) -> list[int]:
             signed = []
@@ -38,7 +39,7 @@ async def test_uneven_partial_dispenses_never_overdraw_a_line(db_url: str, tmp_p
             return no_5xx(await asyncio.gather(*(dispense(pharmacist, rx["number"], items, sig, did)
                                                  for did, sig in signed)))
 
-        both = [item(1, 7), item(2, 3, medicine="Ibuprofen 200 mg tabs")]
+        both = [item(1, 7), item(2, 3, medicine=NUROFEN)]
         codes = await wave(both, 8)  # line 1 holds two of these (14 of 20), line 2 three (9 of 10)
         assert sorted(codes) == [201] * 2 + [409] * 6, codes
         state = (await doctor.get(f"/prescriptions/{rx['id']}")).json()

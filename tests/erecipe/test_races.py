@@ -11,6 +11,7 @@ from uuid import uuid4
 
 from core.canonical import canonical_json
 from tests.erecipe.rx import (
+    MORPHINE,
     actor,
     concurrent_client,
     dispense,
@@ -19,6 +20,7 @@ from tests.erecipe.rx import (
     issued,
     item,
     line,
+    morphine,
     seed,
     settings_for,
 )
@@ -30,7 +32,7 @@ async def test_one_draft_issued_ten_times_at_once(db_url: str, tmp_path: Path) -
     signer = await seed(s)
     async with concurrent_client(s) as client:
         doctor = await actor(client, signer, "doctor")
-        d = (await doctor.post("/prescriptions/drafts", draft_body(lines=[line(), line(inn="Ibuprofen")]))).json()
+        d = (await doctor.post("/prescriptions/drafts", draft_body(lines=[line(), line(inn="Ibuprofen", form="tablet", strength="400 mg")]))).json()
         signature = await doctor.sign(base64.b64decode(d["canonical"]))
         answers = await asyncio.gather(*(doctor.post(f"/prescriptions/{d['id']}/issue", {
             "signature": signature, "content": d["canonical"]}) for _ in range(10)))
@@ -48,18 +50,20 @@ async def test_cancel_racing_a_whole_dispense(db_url: str, tmp_path: Path) -> No
         doctor = await actor(client, signer, "doctor")
         pharmacist = await actor(client, signer, "pharmacist")
         for _ in range(5):
-            rx = await issued(doctor, category="controlled", lines=[line(inn="Morphine", quantity=10)])
+            rx = await issued(doctor, category="controlled", lines=[morphine(quantity=10)])
             reason = "allergy reported"
             cancel_sig = await doctor.sign(canonical_json({"action": "cancel", "number": rx["number"],
                                                            "reason": reason}))
             signed = []
             for _ in range(3):
                 did = str(uuid4())
-                sig = await pharmacist.sign(dispense_content(rx["number"], [item(quantity=10)], did))
+                sig = await pharmacist.sign(dispense_content(rx["number"], [item(quantity=10, medicine=MORPHINE)],
+                                                             did))
                 signed.append((did, sig))
             answers = await asyncio.gather(
                 doctor.post(f"/prescriptions/{rx['id']}/cancel", {"reason": reason, "signature": cancel_sig}),
-                *(dispense(pharmacist, rx["number"], [item(quantity=10)], sig, did) for did, sig in signed))
+                *(dispense(pharmacist, rx["number"], [item(quantity=10, medicine=MORPHINE)], sig, did)
+                  for did, sig in signed))
             codes = no_5xx(answers)
             assert len([c for c in codes if c in (200, 201)]) == 1, codes  # cancelled, or dispensed once
             final = (await doctor.get(f"/prescriptions/{rx['id']}")).json()

@@ -9,7 +9,18 @@ import pytest
 from core.errors import ConfigurationError
 from host.modules import Modules
 from plugins.erecipe import config
-from tests.erecipe.rx import actor, dispense, draft_body, issued, item, line, seed, settings_for
+from tests.erecipe.rx import (
+    MORPHINE,
+    actor,
+    dispense,
+    draft_body,
+    issued,
+    item,
+    line,
+    morphine,
+    seed,
+    settings_for,
+)
 from tests.support import serving
 
 
@@ -21,7 +32,7 @@ async def test_categories_validity_and_input(db_url: str, tmp_path: Path) -> Non
         resident = await actor(client, signer, "resident")
         pharmacist = await actor(client, signer, "pharmacist")
 
-        r = await resident.post("/prescriptions/drafts", draft_body(category="controlled"))
+        r = await resident.post("/prescriptions/drafts", draft_body(category="controlled", lines=[morphine()]))
         assert r.status_code == 403 and "resident" in r.json()["detail"]
         assert (await issued(resident))["content"]["prescriber"]["role"] == "resident"  # standard is fine
 
@@ -40,10 +51,10 @@ async def test_categories_validity_and_input(db_url: str, tmp_path: Path) -> Non
             assert r.status_code in (400, 422), (bad, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
 
-        controlled = await issued(doctor, category="controlled", lines=[line(inn="Morphine", quantity=10)])
-        r = await dispense(pharmacist, controlled["number"], [item(quantity=5)])
+        controlled = await issued(doctor, category="controlled", lines=[morphine(quantity=10)])
+        r = await dispense(pharmacist, controlled["number"], [item(quantity=5, medicine=MORPHINE)])
         assert r.status_code == 422 and "no partial dispensing" in r.json()["detail"]
-        r = await dispense(pharmacist, controlled["number"], [item(quantity=10)])
+        r = await dispense(pharmacist, controlled["number"], [item(quantity=10, medicine=MORPHINE)])
         assert r.status_code == 201 and r.json()["status"] == "dispensed"
 
         chronic = await issued(doctor, category="chronic", lines=[line(quantity=30)])  # 3 repeats

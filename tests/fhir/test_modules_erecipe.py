@@ -58,7 +58,8 @@ async def test_requests_dispenses_and_signatures(db_url: str, tmp_path: Path) ->
         assert m["status"] == "active" and m["intent"] == "order"  # partially dispensed: still active
         assert m["identifier"][0] == {"use": "official", "system": NUMBER, "value": ids["rx_number"]}
         assert m["groupIdentifier"] == {"system": NUMBER, "value": ids["rx_number"]}
-        assert m["medication"] == {"concept": {"text": "Amlodipine"}}
+        assert m["medication"] == {"concept": {"text": "Amlodipine 5 mg tablet", "coding": [  # by INN
+            {"system": "http://www.whocc.no/atc", "code": "C08CA01", "display": "Amlodipine"}]}}
         assert m["subject"]["reference"] == f"Patient/{ids['patient_id']}"
         assert m["requester"]["reference"] == f"Practitioner/{staff['doctor']}"
         assert m["reason"][0]["concept"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/icd-10",

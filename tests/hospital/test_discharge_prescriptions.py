@@ -11,6 +11,7 @@ from adapters.signature.dev import DevSignature
 from core.canonical import canonical_json
 from core.pinfl import check_digit
 from host.settings import Settings
+from tests.erecipe.rx import load_register
 from tests.polyclinic.world import HOSP, POLY, patient, pinfl, until
 from tests.support import add_facility, add_user, login, opened, serving
 
@@ -22,6 +23,7 @@ async def world(db_url: str, keys: Path) -> tuple[Settings, DevSignature]:
     settings = Settings(database_url=db_url, run_relay=True, relay_poll_seconds=0.2,
                         signature_adapter="dev", signature_dev_keys_dir=str(keys))
     async with opened(settings) as rt:
+        await load_register(rt)  # prescription lines name medicines of the register
         await add_facility(rt, "F1", settings.modules, kind="hospital")
         await add_user(rt, "doctor", grants=[("F1", "doctor")], pinfl=DOCTOR_PINFL)
     return settings, DevSignature(keys)

@@ -17,6 +17,7 @@ from fhir.resources import get_fhir_model_class
 from host.demo import PATIENT_PINFL
 from host.settings import Settings
 from tests.clinical import until
+from tests.fhir.uz_core.fsh import broken_claims
 from tests.support import serving
 
 CARD_KINDS = {"indicator", "diagnosis", "lab", "instrumental", "complaint", "finding"}
@@ -43,11 +44,13 @@ async def get(client: Any, url: str, headers: dict[str, str]) -> Any:
 
 
 def valid_bundle(found: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate the Bundle and each entry's resource with the R5 models; return the resources."""
+    """Validate the Bundle and each entry's resource with the R5 models, and against the UZ Core
+    profiles it claims; return the resources."""
     get_fhir_model_class("Bundle").model_validate(found)
     resources = [e["resource"] for e in found.get("entry", [])]
     for resource in resources:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        assert broken_claims(resource) == [], (resource["resourceType"], resource["id"])
     return resources
 
 
@@ -162,5 +165,6 @@ async def test_without_every_module_the_history_is_skipped_and_said_so(db_url: s
     modules = {"SHIFO_MODULES": "medcard,erecipe"}
     await asyncio.to_thread(shifo, tmp_path, db_url, "migrate", **modules)
     out = (await asyncio.to_thread(shifo, tmp_path, db_url, "demo", **modules)).stdout
-    assert history_line(out) == (f"Demo data of patient {PATIENT_PINFL}: patients 4 registered, 0 already "
-                                 "there; erecipe's steps skipped (they need the polyclinic module).")
+    assert history_line(out) == (f"Demo data of patient {PATIENT_PINFL}: medicines register: 44 products "
+                                 "loaded; patients 4 registered, 0 already there; erecipe's steps skipped "
+                                 "(they need the polyclinic module).")

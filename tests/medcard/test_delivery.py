@@ -21,6 +21,8 @@ async def _deployment(db_url: str, keys: Path, modules: tuple[str, ...]) -> Sett
     settings = Settings(database_url=db_url, run_relay=True, relay_poll_seconds=30.0, modules=modules,
                         signature_adapter="dev", signature_dev_keys_dir=str(keys))
     async with opened(settings) as rt:
+        if "erecipe" in modules:
+            await rx.load_register(rt)  # prescription lines name medicines of the register
         await add_facility(rt, "F1", modules)
         await add_user(rt, "doctor", grants=[rx.USERS["doctor"]], pinfl=rx.PINFLS["doctor"])
         await add_user(rt, "nurse", grants=[rx.USERS["nurse"]], pinfl=rx.PINFLS["nurse"])

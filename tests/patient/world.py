@@ -83,7 +83,7 @@ async def lighter_history(client: Any, signer: DevSignature, n: int) -> dict[str
         "patient_id": pid, "bed_id": ward["beds"][0]["id"], "diagnosis": "J06.9"})))["id"]
     rx = await _prescribe(client, signer, doc, c["pinfl"])
     out["rx_id"], out["rx_number"] = rx["id"], rx["number"]
-    items = [{"line": 1, "medicine": "Paracetamol 500 mg tabs", "quantity": 5, "batch": f"B-{n}",
+    items = [{"line": 1, "medicine": "4781000040529", "quantity": 5, "batch": f"B-{n}",
               "expiry": (date.today() + timedelta(days=400)).isoformat()}]
     content = canonical_json({"action": "dispense", "number": rx["number"], "items": items})
     sig = base64.b64encode(await signer.sign(content, signer_pinfl=clinical.STAFF["pharmacist"])).decode()

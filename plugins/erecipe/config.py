@@ -31,10 +31,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     categories: dict[str, Category] = msgspec.field(default_factory=lambda: dict(DEFAULTS))
     #: how far back an offline journal entry's ``dispensed_at`` may lie when it is uploaded
     offline_window_hours: int = 72
+    #: how long before its registration a paper prescription may have been written
+    paper_window_hours: int = 72
 
     def __post_init__(self) -> None:
         if not 1 <= self.offline_window_hours <= 720:
             raise ValueError("offline_window_hours: 1..720 (30 days)")
+        if not 1 <= self.paper_window_hours <= 720:
+            raise ValueError("paper_window_hours: 1..720 (30 days)")
         for name, cat in self.categories.items():
             if not 1 <= cat.max_validity_days <= 366 or not 1 <= cat.repeats <= 12:
                 raise ValueError(f"categories[{name!r}]: validity 1..366 days and repeats 1..12")

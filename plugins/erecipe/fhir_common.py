@@ -18,6 +18,8 @@ from plugins.erecipe.tables import dispenses, history, prescriptions
 
 #: The prescription number's identifier system (the module's own numbering).
 NUMBER_SYSTEM = "urn:shifo:erecipe:prescription-number"
+#: A paper prescription's form number (unique per facility: the identifier's assigner).
+PAPER_SYSTEM = "urn:shifo:erecipe:paper-number"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 UCUM = "http://unitsofmeasure.org"
 

@@ -4,6 +4,8 @@ Two providers, as the native routes: :data:`RESOURCE` (``erecipe.prescription/re
 and nurses, and the patient's own) serves every issued prescription; :data:`DISPENSING`
 (``erecipe.dispensing/read``: pharmacists) what the native dispensing search shows: a prescription
 found by its number in any issued state, or a patient's active ones, without the diagnosis.
+A paper prescription (registered after the fact) carries its form's number as a second identifier
+(system :data:`fhir_common.PAPER_SYSTEM`, assigned by the facility), and can be searched by it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ def to_request(row: Any, line: dict[str, Any], subject: dict[str, Any], status: 
     number = {"system": c.NUMBER_SYSTEM, "value": row.number}
     prescriber = row.content.get("prescriber") or {}
     repeats = int((row.content.get("dispensing") or {}).get("repeats", 1))
+    paper = [{"use": "secondary", "system": c.PAPER_SYSTEM, "value": row.paper_number,
+              "assigner": c.ref("Organization", row.facility)}] if row.source == "paper" else []
     out: dict[str, Any] = {
         "resourceType": "MedicationRequest", "id": f"{row.id}-{line['line']}",
-        "identifier": [{"use": "official", **number}], "groupIdentifier": number,
+        "identifier": [{"use": "official", **number}, *paper], "groupIdentifier": number,
         "status": status, "intent": "order", "category": [{"text": row.category}],
         "medication": line_medication(line),
         "subject": subject,
@@ -100,7 +104,8 @@ async def search(req: FhirRequest, query: FhirQuery, *, dispensing: bool = False
     stmt = c.issued(query, _rows(), prescriptions.c.issued_at, c.UPDATED)
     if query.identifier is not None:
         system, value = fhir_token(query.identifier)
-        stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM) else false())
+        stmt = stmt.where(prescriptions.c.number == value if system in (None, c.NUMBER_SYSTEM)
+                          else prescriptions.c.paper_number == value if system == c.PAPER_SYSTEM else false())
     elif dispensing:  # by patient: only what may still be dispensed, as the native search
         stmt = stmt.where(prescriptions.c.status.in_(ACTIVE), prescriptions.c.valid_until > now)
     if query.status is not None:

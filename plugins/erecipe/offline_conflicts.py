@@ -39,7 +39,7 @@ class ConflictView(msgspec.Struct, frozen=True, kw_only=True):
     line: int
     quantity: int
     dispensed_at: datetime
-    kind: str  # overdraw | cancelled | expired | pack_sold
+    kind: str  # overdraw | cancelled | expired | before_issue | pack_sold
     reason: str
     recorded_at: datetime
     status: str  # open | resolved

@@ -3,7 +3,8 @@
 An entry the prescription allows is recorded as a dispense (``source = 'offline'``, its own
 ``dispensed_at``; its id is the entry's, so a re-sent entry is never applied twice). One the state
 does not allow — the quantity no longer remains (another pharmacy dispensed it first), the
-prescription was cancelled, it had expired at ``dispensed_at``, the marked pack was already sold —
+prescription was cancelled, it had expired at ``dispensed_at``, a paper prescription was not yet
+written then, the marked pack was already sold —
 is kept as a conflict record (``erecipe_dispense_conflicts``), never applied and never dropped.
 Entries that cannot be matched at all (no such prescription or line) are refused.
 
@@ -25,7 +26,7 @@ from core.errors import Conflict, ValidationFailed
 from core.events import PrescriptionDispensed
 from core.ids import new_id
 from plugins.erecipe.lifecycle import record
-from plugins.erecipe.offline_journal import Checked, Outcome
+from plugins.erecipe.offline_journal import SKEW, Checked, Outcome
 from plugins.erecipe.packs import handed_out
 from plugins.erecipe.schema import DispenseItem
 from plugins.erecipe.tables import dispense_conflicts, dispense_items, dispenses, lines, prescriptions
@@ -50,6 +51,8 @@ def _conflict_of(row: Any, c: Checked, left: int) -> tuple[str, str] | None:
         return "cancelled", f"the prescription was cancelled by the prescriber: {row.cancel_reason}"
     if c.at >= row.valid_until:
         return "expired", f"the prescription had expired at {row.valid_until.isoformat()}"
+    if row.source == "paper" and c.at < row.issued_at - SKEW:  # issued as of when it was written
+        return "before_issue", f"dispensed before the prescription was issued ({row.issued_at.isoformat()})"
     if left < c.entry.quantity:
         return "overdraw", f"line {c.entry.line}: only {left} remained to be dispensed"
     return None

@@ -55,6 +55,8 @@ class MyPrescription(msgspec.Struct, frozen=True, kw_only=True):
     lines: list[LineView]
     dispenses: list[MyDispense]
     cancel_reason: str | None = None
+    source: str = "online"  # online | paper: written on a paper form, registered afterwards
+    paper_number: str | None = None
 
 
 async def _view(tx: Transaction, row: Any, now: datetime) -> MyPrescription:
@@ -65,7 +67,8 @@ async def _view(tx: Transaction, row: Any, now: datetime) -> MyPrescription:
         id=row.id, number=row.number, qr=qr_payload(row.number), status=status, valid=status in ACTIVE,
         category=row.category, diagnosis=row.diagnosis, facility=row.facility,
         prescriber=row.content["prescriber"]["name"], issued_at=row.issued_at, valid_until=row.valid_until,
-        lines=await line_views(tx, row), cancel_reason=row.cancel_reason,
+        lines=await line_views(tx, row), cancel_reason=row.cancel_reason, source=row.source,
+        paper_number=row.paper_number,
         dispenses=[MyDispense(at=d.dispensed_at, pharmacy=d.facility, items=list(d.items)) for d in given])
 
 

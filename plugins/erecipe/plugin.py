@@ -30,6 +30,7 @@ from plugins.erecipe import (
     offline_api,
     offline_cli,
     offline_conflicts,
+    paper_api,
     patient_api,
     qr_api,
 )
@@ -54,7 +55,8 @@ def shifo_module_info() -> ModuleInfo:
 def shifo_route_handlers() -> list[Any]:
     return [ModuleController, PrescriptionController, DispensingController, DevSignController,
             medicines_api.MedicinesController, medicines_api.DevMedicinesController,
-            qr_api.QrController, offline_api.JournalController, offline_conflicts.PharmacyConflicts]
+            qr_api.QrController, offline_api.JournalController, offline_conflicts.PharmacyConflicts,
+            paper_api.PaperController]
 
 
 @hookimpl
@@ -62,7 +64,7 @@ def shifo_actions() -> list[Action]:
     return [
         Action(object="erecipe.module", action="read", description="see that the module answers"),
         Action(object="erecipe.prescription", action="prescribe",
-               description="draft, sign, issue and cancel prescriptions"),
+               description="draft, sign, issue and cancel prescriptions, and register paper ones"),
         Action(object="erecipe.prescription", action="read", description="read prescriptions and history"),
         Action(object="erecipe.dispensing", action="read", description="find prescriptions to dispense"),
         Action(object="erecipe.dispensing", action="dispense", description="dispense, signed"),

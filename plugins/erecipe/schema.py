@@ -131,6 +131,8 @@ class Prescription(msgspec.Struct, frozen=True, kw_only=True):
     #: what the patient's medical card says of ``diagnosis`` now: confirmed, provisional, refuted,
     #: entered_in_error or absent (as far as the card's events have reached this module)
     diagnosis_on_card: str = "absent"
+    source: str = "online"  # online | paper: a paper form registered afterwards (``issued_at``: written)
+    paper_number: str | None = None  # the paper form's number
 
 
 class ForDispensing(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,6 +149,8 @@ class ForDispensing(msgspec.Struct, frozen=True, kw_only=True):
     prescriber: str
     facility: str
     lines: list[LineView]
+    source: str = "online"  # online | paper (the paper form's number below)
+    paper_number: str | None = None
 
 
 class Dispensed(msgspec.Struct, frozen=True, kw_only=True):

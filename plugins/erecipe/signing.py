@@ -37,16 +37,20 @@ def decode(text: str, field: str = "signature") -> bytes:
 
 
 async def verify(services: dict[str, Any], content: bytes, signature_b64: str, *, pinfl: str | None,
-                 now: datetime) -> dict[str, Any]:
-    """The verdict (as plain data) of a valid, fresh signature by ``pinfl``; 422 otherwise."""
+                 now: datetime, made: datetime | None = None) -> dict[str, Any]:
+    """The verdict (as plain data) of a valid, fresh signature by ``pinfl``; 422 otherwise.
+    ``made``: when the signature must have been made (default now); a paper prescription's is made
+    when written, so its certificate is checked as it was then (the caller bounds how long ago)."""
     if not pinfl:
         raise _fail("your account has no PINFL on record, so no signature can be tied to you")
     port: Signature = services[SERVICE]
     verdict = await port.verify(content, decode(signature_b64), detached=True, signer_pinfl=pinfl)
     if not verdict.valid:
         raise _fail(f"the signature was refused: {verdict.reason or 'not valid'}")
-    if verdict.signing_time is None or abs(now - verdict.signing_time) > FRESH:
-        raise _fail("the signing time is not within ten minutes of now: sign again")
+    if verdict.signing_time is None or abs((made or now) - verdict.signing_time) > FRESH:
+        raise _fail("the signing time is not within ten minutes of now: sign again" if made is None
+                    else "the signature was not made when the prescription was written: its signing time "
+                    "differs from written_at by more than ten minutes")
     plain: dict[str, Any] = msgspec.to_builtins(verdict)
     plain["verified_at"] = now.isoformat()
     return plain

@@ -52,7 +52,10 @@ prescriptions = Table(
     Column("cancel_reason", String(500)),
     Column("cancel_signature", LargeBinary),
     Column("cancel_verification", Json),
+    Column("source", String(8), nullable=False, server_default="online"),  # online | paper (registered later)
+    Column("paper_number", String(32)),  # a paper prescription's form number, unique per facility
 )
+Index("uq_erecipe_paper_number", prescriptions.c.facility, prescriptions.c.paper_number, unique=True)
 Index("ix_erecipe_patient", prescriptions.c.patient_pinfl, prescriptions.c.status)
 Index("ix_erecipe_due", prescriptions.c.status, prescriptions.c.valid_until)
 
@@ -93,7 +96,7 @@ dispense_conflicts = Table(  # an offline dispense the state did not allow: kept
     Column("line", Integer, nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("dispensed_at", UtcDateTime, nullable=False),
-    Column("kind", String(24), nullable=False),  # overdraw | cancelled | expired | pack_sold
+    Column("kind", String(24), nullable=False),  # overdraw | cancelled | expired | before_issue | pack_sold
     Column("reason", String(500), nullable=False),
     Column("entry", Json, nullable=False),  # the signed entry, with its signature and verdict below
     Column("signature", LargeBinary, nullable=False),

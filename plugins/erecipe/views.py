@@ -41,23 +41,26 @@ async def full(tx: Transaction, rx: UUID, now: datetime) -> Prescription:
         lines=await line_views(tx, row),
         history=[HistoryEntry(at=h.at, status=h.status, by=h.by, reason=h.reason, detail=h.detail)
                  for h in steps],
-        diagnosis_on_card=await on_card(tx, row.patient_pinfl, row.diagnosis))
+        diagnosis_on_card=await on_card(tx, row.patient_pinfl, row.diagnosis), source=row.source,
+        paper_number=row.paper_number)
 
 
 def just_issued(row: Mapping[str, Any], *, verification: dict[str, Any], on_card: str, now: datetime,
                 history: list[HistoryEntry]) -> Prescription:
     """The clinician's view of a prescription this unit of work has just issued, from what is in hand
-    (no read back): every line still has its full ``quantity x repeats`` to dispense."""
+    (no read back): every line still has its full ``quantity x repeats`` to dispense. Issued now,
+    unless the row says otherwise (a paper prescription: when it was written)."""
     repeats = row["content"]["dispensing"]["repeats"]
     fields = [k for k in LineView.__struct_fields__ if k != "remaining"]
     return Prescription(
         id=row["id"], number=row["number"], qr=qr_payload(row["number"]), status="issued",
         patient_pinfl=row["patient_pinfl"], category=row["category"], diagnosis=row["diagnosis"],
         facility=row["facility"], prescriber_id=row["prescriber_id"], valid_until=row["valid_until"],
-        issued_at=now, content=row["content"], verification=verification, cancel_reason=None,
+        issued_at=row["issued_at"] or now, content=row["content"], verification=verification,
+        cancel_reason=None, history=history, diagnosis_on_card=on_card, source=row["source"],
+        paper_number=row["paper_number"],
         lines=[LineView(**{k: ln.get(k) for k in fields}, remaining=ln["quantity"] * repeats)
-               for ln in row["content"]["lines"]],
-        history=history, diagnosis_on_card=on_card)
+               for ln in row["content"]["lines"]])
 
 
 def step(at: datetime, status: str, by: UUID | None, detail: dict[str, Any] | None = None) -> HistoryEntry:
@@ -77,7 +80,7 @@ def for_dispensing(row: Any, line_list: list[LineView], now: datetime) -> ForDis
         patient_pinfl=row.patient_pinfl, patient_name=row.content.get("patient_name"),
         category=row.category, partial_allowed=bool(row.partial),
         valid_until=row.valid_until, prescriber=row.content["prescriber"]["name"], facility=row.facility,
-        lines=line_list)
+        lines=line_list, source=row.source, paper_number=row.paper_number)
 
 
 def number_of(qr: str) -> str:

@@ -9,17 +9,19 @@ follows the first one into its chain, so a transaction holds one chain and two c
 In a chain, entries are numbered 1, 2, 3... without gaps and ``hash = sha256(canonical content,
 which includes chain, seq and the previous entry's hash)``. Appends to a chain are serialized
 (PostgreSQL: a transaction-scoped advisory lock per chain; SQLite: ``BEGIN IMMEDIATE`` already
-admits one writer), so each chain follows commit order. Triggers refuse UPDATE and DELETE
-(migration ``h0003``). :func:`verify` (``shifo audit verify``) walks every chain and names the
-first entry altered, inserted or removed in each. A chain proves nothing about its own tail:
-:mod:`host.audit_anchor` anchors the heads with keyed, chained checkpoints.
+admits one writer), so each chain follows commit order. :func:`record_all` appends a unit's
+several entries (an examination's) under one lock, with one head read and one insert, each hashed
+over the one before it as single appends are, so ``verify`` treats them alike. Triggers refuse
+UPDATE and DELETE (migration ``h0003``). :func:`verify` (``shifo audit verify``) walks every chain
+and names the first entry altered, inserted or removed in each. A chain proves nothing about its
+own tail: :mod:`host.audit_anchor` anchors the heads with keyed, chained checkpoints.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -110,6 +112,13 @@ def entry(principal: Principal | None, action: str, **fields: Any) -> AuditEntry
     return AuditEntry(action=action, **fields)
 
 
+def noted(principal: Principal | None, notes: Sequence[Mapping[str, str | None]],
+          **where: Any) -> list[AuditEntry]:
+    """Entries by ``principal``, one per note (``action`` and its other fields), all ``where``."""
+    return [entry(principal, str(n["action"]), **where, **{k: v for k, v in n.items() if k != "action"})
+            for n in notes]
+
+
 def chain_of(values: Mapping[str, str | None]) -> int:
     """The chain an entry goes to when it is the first of its transaction: stable per patient."""
     key = next((v for n in _CHAIN_KEYS if (v := values.get(n))), "")
@@ -129,17 +138,30 @@ async def record(tx: Transaction, item: AuditEntry) -> tuple[int, int]:
     """Append ``item`` in ``tx`` (which must be a write transaction); returns its (chain, seq).
 
     Call it late in the transaction: on PostgreSQL the chain stays locked until commit."""
-    values = {n: (None if v is None else str(v)[: _SIZES[n]]) for n in _FIELDS
-              for v in (getattr(item, n),)}
-    chain = _sticky_chain(tx, values)
+    return (await record_all(tx, (item,)))[0]
+
+
+async def record_all(tx: Transaction, items: Sequence[AuditEntry]) -> list[tuple[int, int]]:
+    """Append ``items`` in order in ``tx``, as :func:`record` would one after another, under one
+    chain lock: one head read and one insert for all of them (an examination's entries). Each is
+    an entry of its own, hashed over the one before it, so ``verify`` cannot tell them from
+    single appends. Returns their (chain, seq)."""
+    if not items:
+        return []
+    entries = [{n: (None if v is None else str(v)[: _SIZES[n]]) for n in _FIELDS for v in (getattr(item, n),)}
+               for item in items]
+    chain = _sticky_chain(tx, entries[0])
     if tx.dialect == "postgresql":  # re-entrant; taken again in case a savepoint released it
         await tx.execute(_LOCK, {"key": _LOCK_BASE + chain})
     head = (await tx.execute(_HEAD, {"chain": chain})).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-    at = utcnow()
-    await tx.execute(_INSERT, {"chain": chain, "seq": seq, "at": at, "prev_hash": prev,
-                               "hash": digest(chain, seq, at, values, prev), **values})
-    return chain, seq
+    at, rows = utcnow(), list[dict[str, Any]]()
+    for values in entries:
+        hashed = digest(chain, seq, at, values, prev)
+        rows.append({"chain": chain, "seq": seq, "at": at, "prev_hash": prev, "hash": hashed, **values})
+        seq, prev = seq + 1, hashed
+    await tx.execute(_INSERT, rows[0] if len(rows) == 1 else rows)  # a list: one executemany
+    return [(chain, r["seq"]) for r in rows]
 
 
 class Trail:
@@ -152,8 +174,38 @@ class Trail:
         await record(tx, entry(principal, action, facility=facility, patient=patient, object=object,
                                outcome=outcome, detail=detail, request_id=request_id, client=client))
 
+    async def record_all(self, tx: Transaction, principal: Principal | None,
+                         notes: Sequence[Mapping[str, str | None]], *, facility: str | None = None,
+                         request_id: str | None = None, client: str | None = None) -> None:
+        await record_all(tx, noted(principal, notes, facility=facility, request_id=request_id, client=client))
+
 
 TRAIL = Trail()
+
+
+class Batch(Trail):
+    """A trail that holds what is recorded through it until :meth:`flush` appends it all with
+    :func:`record_all`: a unit writing several audited things (a FHIR transaction Bundle) takes
+    the chain lock once, at its end."""
+
+    def __init__(self) -> None:
+        self.held: list[AuditEntry] = []
+
+    async def record(self, tx: Transaction, principal: Principal | None, action: str, *,
+                     facility: str | None = None, patient: str | None = None, object: str | None = None,
+                     outcome: str = "ok", detail: str | None = None, request_id: str | None = None,
+                     client: str | None = None) -> None:
+        self.held.append(entry(principal, action, facility=facility, patient=patient, object=object,
+                               outcome=outcome, detail=detail, request_id=request_id, client=client))
+
+    async def record_all(self, tx: Transaction, principal: Principal | None,
+                         notes: Sequence[Mapping[str, str | None]], *, facility: str | None = None,
+                         request_id: str | None = None, client: str | None = None) -> None:
+        self.held += noted(principal, notes, facility=facility, request_id=request_id, client=client)
+
+    async def flush(self, tx: Transaction) -> None:
+        held, self.held = self.held, []
+        await record_all(tx, held)
 
 
 # Built once: every audited unit runs these, and a statement built per call costs a fresh cache key.

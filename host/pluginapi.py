@@ -124,6 +124,13 @@ def public() -> dict[str, Any]:
     return {"permission": "public"}
 
 
+class AuditFn(Protocol):
+    """What :meth:`Context.audit_batch` yields: called as :meth:`Context.audit` is."""
+
+    async def __call__(self, tx: Transaction, action: str, *, patient: str | None = None,
+                       object: str | None = None, outcome: str = "ok", detail: str | None = None) -> None: ...
+
+
 class Context(msgspec.Struct, kw_only=True):
     """What a route handler receives as ``ctx``: the caller and the host's ports."""
 
@@ -195,6 +202,23 @@ class Context(msgspec.Struct, kw_only=True):
         await self.trail.record(tx, self.principal, action, facility=self.facility, patient=patient,
                                 object=object, outcome=outcome, detail=detail,
                                 request_id=self.request_id, client=self.client)
+
+    @asynccontextmanager
+    async def audit_batch(self, tx: Transaction) -> AsyncIterator[AuditFn]:
+        """:meth:`audit`'s twin for a unit that audits several things (an examination's entries):
+        what is recorded through it is appended when the block ends, all at once (one chain lock,
+        one head read, one insert), each still an entry of its own; nothing if the block raises."""
+        notes: list[dict[str, str | None]] = []
+
+        async def note(tx: Transaction, action: str, *, patient: str | None = None, object: str | None = None,
+                       outcome: str = "ok", detail: str | None = None) -> None:
+            notes.append({"action": action, "patient": patient, "object": object, "outcome": outcome,
+                          "detail": detail})
+
+        yield note
+        if notes:
+            await self.trail.record_all(tx, self.principal, notes, facility=self.facility,
+                                        request_id=self.request_id, client=self.client)
 
 
 def load_policy(path: str | Path) -> list[PolicyRule]:
@@ -536,6 +560,7 @@ def _name(p: Any) -> str:
 
 __all__ = [
     "Action",
+    "AuditFn",
     "CliCommand",
     "CommandContext",
     "Context",

@@ -48,6 +48,9 @@ class Transaction(Protocol):
     async def publish(self, event: Event) -> None:
         """Write ``event`` to the outbox in this transaction; delivered only if it commits."""
 
+    async def publish_all(self, events: Sequence[Event]) -> None:
+        """:meth:`publish` each of ``events`` in order, with one statement (several entries at once)."""
+
     async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
         """Record that ``consumer`` handles ``event_id`` here; False if it already did (skip it)."""
 

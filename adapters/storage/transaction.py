@@ -41,6 +41,12 @@ def _fresh_statement() -> Any:
 _FRESH = prepared(_fresh_statement())
 
 
+def _outbox_row(event: Event, now: Any) -> dict[str, Any]:
+    return {"event_id": event.id, "event_type": event.event_type(), "patient": event.patient,
+            "partition": partition_of(event.patient, event.id), "facility": event.facility,
+            "payload": encode_event(event), "created_at": now}
+
+
 class SqlTransaction:
     def __init__(self, conn: AsyncConnection, runner: Runner | None = None) -> None:
         self.conn = conn
@@ -59,19 +65,16 @@ class SqlTransaction:
         return await self.conn.execute(statement, params)
 
     async def publish(self, event: Event) -> None:
-        await self.execute(
-            _OUTBOX_INSERT,
-            {
-                "event_id": event.id,
-                "event_type": event.event_type(),
-                "patient": event.patient,
-                "partition": partition_of(event.patient, event.id),
-                "facility": event.facility,
-                "payload": encode_event(event),
-                "created_at": utcnow(),
-            },
-        )
+        await self.execute(_OUTBOX_INSERT, _outbox_row(event, utcnow()))
         self.published += 1
+
+    async def publish_all(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        now = utcnow()
+        rows = [_outbox_row(e, now) for e in events]
+        await self.execute(_OUTBOX_INSERT, rows[0] if len(rows) == 1 else rows)  # a list: one executemany
+        self.published += len(rows)
 
     async def first_delivery(self, consumer: str, event_id: UUID) -> bool:
         return bool(await self.fresh_deliveries([(consumer, event_id)]))

@@ -6,13 +6,16 @@ permission (403): the writer's ``write_object``/``write_action`` in the caller's
 module installed, as the guard decides for the native record route. A mix the caller may not send
 is refused whole, and the refusal audited. Then every entry runs, in order, in ONE unit of work
 (:func:`ports.conflicts.run_unit`) through its module's ``create``, which writes as the native
-route does (rows, events, audit entries). A failing entry rolls all of it back and the answer names
+route does (rows, events, audit entries; the events and audit entries held to the end and written
+at once, :mod:`host.fhir.transaction_unit`). A failing entry rolls all of it back and the answer names
 it: an OperationOutcome whose ``expression`` is e.g. ``Bundle.entry[2].resource.valueQuantity``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
 
 from core.errors import ShifoError
 from host import audit
@@ -21,6 +24,7 @@ from host.fhir.bundle import full_url
 from host.fhir.engine import Call
 from host.fhir.registry import Provider
 from host.fhir.transaction_checks import Refused, at, checked, may_write, planned
+from host.fhir.transaction_unit import HeldEvents
 from host.pluginapi import Context, FhirItem, FhirWrite
 from ports.conflicts import run_unit
 from ports.storage import Transaction
@@ -52,10 +56,12 @@ async def run(call: Call, by_type: dict[str, list[Provider]], body: dict[str, An
     contexts = {p.module: context(call, p.module) for p in writers if p.module}
 
     async def work(tx: Transaction) -> list[FhirItem]:
+        held, trail, refs = HeldEvents(tx), audit.Batch(), dict[str, dict[str, str]]()
+        batched = {m: msgspec.structs.replace(c, trail=trail) for m, c in contexts.items()}
         made = []
         for i, (entry, provider) in enumerate(zip(found, writers, strict=True)):
-            req = FhirWrite(tx=tx, services=call.runtime.services, pinfl_system=call.pinfl_system,
-                            ctx=contexts[provider.module or ""])
+            req = FhirWrite(tx=held, services=call.runtime.services, pinfl_system=call.pinfl_system,
+                            ctx=batched[provider.module or ""], _refs=refs)
             create = provider.resource.create
             assert create is not None
             try:
@@ -67,6 +73,7 @@ async def run(call: Call, by_type: dict[str, list[Provider]], body: dict[str, An
                 raise Refused(e.status, f"Bundle.entry[{i}]: {e.detail}; nothing was written",
                               *dict.fromkeys(at(i, "resource" + (f".{f}" if f else "")) for f in fields)
                               ) from None
+        await held.flush(trail)  # every entry's events, then its audit entries, at once
         return made
 
     made = await run_unit(call.runtime.storage, work)

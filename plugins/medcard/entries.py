@@ -16,9 +16,8 @@ from sqlalchemy import bindparam, select
 
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
-from core.events import CriticalLabValue, EntryRecorded
 from core.ids import new_id
-from plugins.medcard import diagnoses, examination, instrumental, labs, vitals
+from plugins.medcard import diagnoses, entry_events, examination, instrumental, labs, vitals
 from plugins.medcard.audit import Audit
 from plugins.medcard.inputs import (
     ComplaintIn,
@@ -66,16 +65,17 @@ async def patient_pinfl(tx: Transaction, patient_id: UUID) -> tuple[str, Any]:
     return row.pinfl, row.birth_date
 
 
-async def check(tx: Transaction, patient_id: UUID, data: EntryIn, now: datetime,
-                entry_id: UUID | None = None) -> tuple[str, Normalized]:
-    """Validate ``data`` for this patient; returns the patient's PINFL and what to store."""
+async def check(tx: Transaction, patient_id: UUID, data: EntryIn, now: datetime, entry_id: UUID | None = None,
+                *, patient: tuple[str, Any] | None = None) -> tuple[str, Normalized]:
+    """Validate ``data`` for this patient (``patient``: their PINFL and birth date, if already
+    read); returns the patient's PINFL and what to store."""
     at = data.performed_at
     if at.tzinfo is None:
         raise _time_error("performed_at needs a timezone (e.g. 2026-11-25T09:30:00+05:00)")
     if at > now + CLOCK_SKEW:
         raise _time_error("performed_at is in the future")
     found = _NORMALIZE[type(data)](data)
-    pinfl, born = await patient_pinfl(tx, patient_id)
+    pinfl, born = patient or await patient_pinfl(tx, patient_id)
     if at.date() < born:
         raise _time_error(f"performed_at is before the patient's birth ({born.isoformat()})")
     if isinstance(data, DiagnosisIn):
@@ -100,35 +100,36 @@ def new_row(patient_id: UUID, data: EntryIn, found: Normalized, by: Author, now:
             "clinical_status": found.clinical_status, "flag": found.flag}
 
 
+def reads_card(data: EntryIn) -> bool:
+    """Does :func:`check` read the card's entries for ``data`` (a weight or height for the BMI, a
+    primary diagnosis of an encounter)? Entries held back to be written together must be written
+    before, so it sees them."""
+    if isinstance(data, IndicatorIn):
+        return data.code in vitals.BMI_PARTS
+    return (isinstance(data, DiagnosisIn) and data.rank == "primary" and data.encounter_id is not None
+            and data.verification != "refuted")
+
+
 async def record(tx: Transaction, patient_id: UUID, data: EntryIn, *, by: Author,
                  late_after: timedelta, audit: Audit) -> Entry:
     now = utcnow()
     pinfl, found = await check(tx, patient_id, data, now)
     row = new_row(patient_id, data, found, by, now, entry_id=None, version=1,
                   late=now - data.performed_at > late_after)
-    await tx.execute(INSERT, row)
-    await tx.publish(EntryRecorded(patient=pinfl, facility=by.facility, entry_id=row["entry_id"],
-                                   kind=row["kind"], author=by.id, encounter_id=data.encounter_id,
-                                   performed_at=data.performed_at, summary=summary(row)))
-    await publish_critical(tx, pinfl, row, by)
-    await audit(tx, f"medcard.{row['kind']}/record", patient=pinfl, object=str(row["entry_id"]))
+    await write(tx, pinfl, [row], by, audit)
     return to_entry(row)
 
 
-def summary(row: dict[str, Any]) -> dict[str, object]:
-    return {"code": row["code"], "status": row["status"], "version": row["version"], **row["data"]}
-
-
-async def publish_critical(tx: Transaction, pinfl: str, row: dict[str, Any], by: Author) -> None:
-    """A critical lab value raises an event addressed to the clinician who asked for the test."""
-    if row["kind"] != "lab" or row["flag"] not in ("LL", "HH"):
+async def write(tx: Transaction, pinfl: str, rows: Sequence[dict[str, Any]], by: Author,
+                audit: Audit) -> None:
+    """Insert new entries' ``rows`` with one statement, their events with one more, and audit
+    each (an examination's ``audit`` holds them all for one append: ``ctx.audit_batch``)."""
+    if not rows:
         return
-    data = row["data"]
-    named = UUID(data["requested_by"]) if data.get("requested_by") else None
-    await tx.publish(CriticalLabValue(
-        patient=pinfl, facility=by.facility, entry_id=row["entry_id"], requested_by=named or by.id,
-        ordered_by=named, encounter_id=row["encounter_id"], test=data["test"], loinc=data.get("loinc"),
-        value=data["value"], unit=data.get("unit"), flag=row["flag"], performed_at=row["performed_at"]))
+    await tx.execute(INSERT, rows[0] if len(rows) == 1 else list(rows))  # a list: one executemany
+    await tx.publish_all([e for row in rows for e in entry_events.recorded(pinfl, row, by)])
+    for row in rows:
+        await audit(tx, f"medcard.{row['kind']}/record", patient=pinfl, object=str(row["entry_id"]))
 
 
 E = TypeVar("E", bound=Entry)

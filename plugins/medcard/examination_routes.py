@@ -21,6 +21,7 @@ from plugins.medcard.api import author, late_after
 from plugins.medcard.entry_routes import Id
 from plugins.medcard.examinations import Examination
 from plugins.medcard.inputs import ExaminationIn
+from ports.storage import Transaction
 
 log = logging.getLogger("shifo.medcard")
 
@@ -63,5 +64,10 @@ class ExaminationController(Controller):
         errors point at it (``entries.2.value``), and nothing is written."""
         await admit(ctx, patient_id, data)
         by, late = author(ctx), late_after(ctx)
-        return await ctx.transact(lambda tx: examinations.record(
-            tx, patient_id, data.entries, by=by, late_after=late, audit=ctx.audit))
+
+        async def unit(tx: Transaction) -> Examination:
+            async with ctx.audit_batch(tx) as audit:  # every entry's audit entry, appended at once
+                return await examinations.record(tx, patient_id, data.entries, by=by, late_after=late,
+                                                 audit=audit)
+
+        return await ctx.transact(unit)

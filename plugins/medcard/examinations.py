@@ -1,11 +1,14 @@
 """An examination in one request: several card entries (vital signs, complaints, findings,
 diagnoses, ...) recorded in one transaction.
 
-Each entry goes through :func:`entries.record`, the per-kind routes' own path, so it is checked the
-same way and emits its own event and audit entry. Entries are written in the order sent (a later
-one sees the earlier ones: BMI from a weight sent just before, one primary diagnosis per
-encounter). An error names the entry it is about (``entries.2.value``); the caller runs this
-inside one transaction, so the error leaves nothing written and no event.
+Each entry is checked by :func:`entries.check`, the per-kind routes' own check, and gets its own
+event and audit entry. Entries are checked in the order sent, and a later one sees the earlier ones
+(BMI from a weight sent just before, one primary diagnosis per encounter). The round trips do not
+grow with the entries: the patient is read once, the entries are inserted with one statement and
+their events with another (held back only until a check that reads the card), and the caller
+appends their audit entries at once (``ctx.audit_batch``). An error names the entry it is about
+(``entries.2.value``); the caller runs this inside one transaction, so the error leaves nothing
+written and no event.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 
+from core.clock import utcnow
 from core.errors import Conflict, ShifoError, ValidationFailed
 from plugins.medcard import entries
 from plugins.medcard.audit import Audit
@@ -36,14 +40,22 @@ class Examination(msgspec.Struct, frozen=True, kw_only=True):
 async def record(tx: Transaction, patient_id: UUID, items: Sequence[EntryIn], *, by: Author,
                  late_after: timedelta, audit: Audit) -> Examination:
     """Record ``items`` on the patient's card in ``tx``; the first that fails raises, pointing at it."""
-    recorded = []
+    now = utcnow()
+    patient = await entries.patient_pinfl(tx, patient_id)
+    held: list[dict[str, Any]] = []
+    written: list[dict[str, Any]] = []
     for index, data in enumerate(items):
         try:
-            recorded.append(await entries.record(tx, patient_id, data, by=by, late_after=late_after,
-                                                 audit=audit))
+            if held and entries.reads_card(data):
+                await entries.write(tx, patient[0], held, by, audit)
+                written, held = written + held, []
+            _, found = await entries.check(tx, patient_id, data, now, patient=patient)
         except (ValidationFailed, Conflict) as exc:
             raise located(exc, index, entries.kind_of(data)) from exc
-    return Examination(entries=recorded)
+        held.append(entries.new_row(patient_id, data, found, by, now, entry_id=None, version=1,
+                                    late=now - data.performed_at > late_after))
+    await entries.write(tx, patient[0], held, by, audit)
+    return Examination(entries=[entries.to_entry(row) for row in written + held])
 
 
 def located(exc: ShifoError, index: int, kind: str) -> ShifoError:

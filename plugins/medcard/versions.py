@@ -26,10 +26,9 @@ from plugins.medcard.entries import (
     kind_of,
     new_row,
     patient_pinfl,
-    publish_critical,
-    summary,
     to_entry,
 )
+from plugins.medcard.entry_events import publish_critical, summary
 from plugins.medcard.inputs import EntryIn
 from plugins.medcard.schema import Entry
 from plugins.medcard.tables import entries

@@ -43,6 +43,7 @@ VITALS: dict[str, Vital] = {
 BLOOD_PRESSURE_LOINC = "85354-9"
 BMI_LOINC = "39156-5"
 BMI_WINDOW = timedelta(days=365)  # a height older than this no longer describes the patient
+BMI_PARTS = {"weight": "height", "height": "weight"}  # a BMI is added to either, from the other
 
 
 def normalize(data: IndicatorIn) -> Normalized:
@@ -72,7 +73,7 @@ def _plausible(code: str, value: float) -> dict[str, Any]:
 
 async def with_bmi(tx: Transaction, patient_id: UUID, found: Normalized, at: datetime) -> Normalized:
     """Add the derived BMI to a weight or height entry when the other measure is recent enough."""
-    other = {"weight": "height", "height": "weight"}.get(found.code)
+    other = BMI_PARTS.get(found.code)
     if other is None:
         return found
     row = (await tx.execute(

@@ -31,12 +31,18 @@ async def entries(s: Any) -> list[Any]:
 
 
 async def append(s: Any, n: int, patient: str = PATIENT) -> None:
+    """``n`` entries: the first two one per transaction, the rest in one batch (``record_all``),
+    so every check of the chain below holds for batch-appended entries as for single ones."""
+    items = [AuditEntry(action="medcard.entry/read", actor=str(uuid.uuid4()), role="doctor", facility="F1",
+                        patient=patient, object=f"entry-{i}", request_id=f"r{i}", client="10.0.0.1")
+             for i in range(n)]
     async with opened(s) as rt:
-        for i in range(n):
+        for item in items[:2]:
             async with rt.storage.transaction() as tx:
-                await audit.record(tx, AuditEntry(action="medcard.entry/read", actor=str(uuid.uuid4()),
-                                                  role="doctor", facility="F1", patient=patient,
-                                                  object=f"entry-{i}", request_id=f"r{i}", client="10.0.0.1"))
+                await audit.record(tx, item)
+        if items[2:]:
+            async with rt.storage.transaction() as tx:
+                await audit.record_all(tx, items[2:])
 
 
 async def verify(s: Any) -> audit.Report:

@@ -29,6 +29,7 @@ async def _world(db_url: str, keys: Path) -> Settings:
                         signature_adapter="dev", signature_dev_keys_dir=str(keys))
     async with opened(settings) as rt:
         await add_facility(rt, "F1", MODULES)
+        await rx.load_register(rt)  # prescription lines name medicines of the register
         for user in ("doctor", "pharmacist"):
             await add_user(rt, user, grants=[rx.USERS[user]], pinfl=rx.PINFLS[user])
     return settings

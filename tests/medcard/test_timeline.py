@@ -89,6 +89,7 @@ async def test_one_list_with_the_other_modules_records(db_url: str, tmp_path: Pa
                         signature_adapter="dev", signature_dev_keys_dir=str(tmp_path))
     async with opened(settings) as rt:
         await add_facility(rt, "F1", ALL_MODULES)
+        await rx.load_register(rt)  # prescription lines name medicines of the register
         await add_user(rt, "doctor", grants=[rx.USERS["doctor"]], pinfl=rx.PINFLS["doctor"])
     async with serving(settings) as client:
         doctor = await rx.actor(client, rx.DevSignature(tmp_path), "doctor")

@@ -208,7 +208,7 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     retry.add_argument("--seq", type=int, action="append", help="outbox seq to re-queue (repeatable)")
     audit_command.add_parsers(sub)
     pipeline_commands.add_parsers(sub)
-    operator_commands.add_parsers(sub)
+    kinds = operator_commands.add_parsers(sub)
     account_commands.add_parsers(sub)
     for info, provided in modules.cli_commands() if modules else []:
         if info.name in COMMANDS:
@@ -221,6 +221,15 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
             if command.arguments is not None:
                 command.arguments(options)
             options.set_defaults(run=module_command(info.name, command))
+            if command.name.startswith("import-"):  # also `shifo import <kind>`, beside staff and patients
+                kind = command.name.removeprefix("import-")
+                if kind in kinds.choices:
+                    raise ConfigurationError(f"module {info.name!r} cannot add 'shifo import {kind}': "
+                                             "it is taken")
+                alias = kinds.add_parser(kind, help=f"{command.help} (the {info.name} module's)")
+                if command.arguments is not None:
+                    command.arguments(alias)
+                alias.set_defaults(run=module_command(info.name, command))
     return p
 
 

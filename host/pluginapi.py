@@ -328,7 +328,8 @@ CommandFn = Callable[[CommandContext, argparse.Namespace], Awaitable[int]]
 
 class CliCommand(msgspec.Struct, frozen=True, kw_only=True):
     """``shifo <module> <name>`` (hook ``shifo_cli_commands``). ``arguments`` adds the command's
-    options to its argparse parser; ``run`` prints its result and returns the exit code."""
+    options to its argparse parser; ``run`` prints its result and returns the exit code. A name
+    ``import-<kind>`` is also ``shifo import <kind>``, beside the host's staff and patient imports."""
 
     name: str
     help: str

@@ -24,8 +24,9 @@ from ports.messaging import MessagingStatus
 REJECTED = 4
 
 
-def add_parsers(sub: Any) -> None:
-    imp = sub.add_parser("import", help="onboarding imports from CSV (staff, patients)")
+def add_parsers(sub: Any) -> Any:
+    """The operator's commands; returns ``shifo import``'s kinds, which modules' imports join."""
+    imp = sub.add_parser("import", help="imports from CSV (staff, patients, and the modules' own)")
     what = imp.add_subparsers(dest="import_command", required=True, metavar="kind")
     staff = what.add_parser("staff", help=f"accounts with grants; columns {','.join(imports.STAFF_COLUMNS)}")
     patients = what.add_parser("patients", help="patients into the medical card, through its API; "
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     rv = sub.add_parser("review", help="the yearly access review").add_subparsers(
         dest="review_command", required=True, metavar="action")
     rv.add_parser("enforce", help="suspend users whose access certification lapsed (run daily)")
+    return what
 
 
 def _finish(report: imports.Report, table: csv_files.Table, args: argparse.Namespace) -> int:

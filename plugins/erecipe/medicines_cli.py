@@ -1,7 +1,8 @@
-"""``shifo erecipe import-medicines FILE``: the national medicines register from CSV.
+"""``shifo import medicines FILE`` (also ``shifo erecipe import-medicines FILE``): the national
+medicines register from CSV.
 
-A module adds commands only under its own name (``shifo <module> <name>``), so the register's
-import lives here rather than beside ``shifo import staff|patients``; it behaves like them: a
+A module's command named ``import-<kind>`` joins ``shifo import`` beside the host's staff and
+patient imports, and behaves like them: a
 progress line, each rejected row with its line and reason (``--rejects`` writes them to a CSV),
 exit 4 when any row was rejected, and a re-run of the same file changes nothing.
 """

@@ -91,13 +91,6 @@ async def test_a_stream_on_one_app_gets_an_entry_committed_on_another_and_resume
     print(f"\nstream across apps: first entry after {latency * 1000:.0f} ms; resumed {len(resumed)}")
 
 
-# Open bug (issue #21): after a kill -9 the survivors' lease keepers sometimes fail every tick with a
-# BadRequestError from the KV bucket, so the dead worker's partitions are never taken over (CI:
-# "polyclinic.visit_entries: 92 events never applied" after 30 s; 5 of 5 passed on this machine).
-# The suspect, kv.keys() (an ephemeral ordered consumer per call, per group, per tick), is gone: the
-# member count is now one stream-info request. Kept an expected failure until a CI run shows XPASS.
-@pytest.mark.xfail(reason="lease takeover after kill -9 sometimes fails with BadRequestError (open bug, #21)",
-                   strict=False)
 async def test_kill_9_of_a_consumer_mid_batch_loses_and_repeats_nothing(cluster: Deployment) -> None:
     # a worker of its own, each event slowed down, so that the kill lands inside a batch
     worker = cluster.cluster.consumer(SHIFO_PROBE_DELAY_MS="5")

@@ -4,8 +4,8 @@ VENV ?= .venv
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# test processes (pytest-xdist); each module's tests stay in one, with its module-scoped fixtures
-TEST_WORKERS ?= 2
+# more pytest options, e.g. PYTEST_ARGS='-n 2 --dist loadscope' for two test processes (pytest-xdist)
+PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
@@ -24,7 +24,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -3,11 +3,12 @@ the broker, in any number of processes.
 
 For every :class:`~host.pluginapi.EventHandler` one consumption (``messaging.consume``) under the
 handler's ``consumer`` name: the broker hands over a batch of one partition (commit order, one
-batch of a partition at a time across every process), :meth:`host.delivery.Deliveries.of_consumer`
-applies it in one transaction with the inbox check, and the broker acknowledges it once that has
-returned. A handler that fails has its failure recorded (retried with backoff and parked after
-``max_attempts`` from the database, exactly as with the in-process adapter), so the batch is still
-acknowledged; only a database that is away makes the batch go back to the broker.
+batch of a partition at a time across every process), :mod:`host.consumer_gather` applies it with
+the inbox check, in one transaction with the batches other pullers handed over meanwhile, and the
+broker acknowledges it once that has returned. A handler that fails has its failure recorded
+(retried with backoff and parked after ``max_attempts`` from the database, exactly as with the
+in-process adapter), so the batch is still acknowledged; only a database that is away makes the
+batch go back to the broker.
 
 Due retries run here, not in the relay: a loop on the relay's retry timer, inside the outbox's
 retry claim (``claim(0)``), so two processes never retry the same delivery at once.
@@ -24,6 +25,7 @@ import contextlib
 import logging
 
 from core.errors import OutcomeUnknown, Unavailable
+from host.consumer_gather import Gather
 from host.delivery import Deliveries
 from host.pluginapi import EventHandler
 from host.relay import MAX_PAUSE_SECONDS, consumers_of
@@ -42,7 +44,7 @@ class Consumers:
                                      backoff_seconds=backoff_seconds)
         self.retry_seconds = min(retry_seconds, backoff_seconds, 1.0)
         self._consumptions: list[Consumption] = []
-        self._working: set[asyncio.Task[None]] = set()
+        self.gather = Gather(self.deliveries)
         self._retries: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -59,17 +61,7 @@ class Consumers:
 
     def _handle(self, handler: EventHandler) -> Handle:
         async def handle(batch: list[StoredEvent]) -> None:
-            work = asyncio.create_task(self.deliveries.of_consumer(
-                handler, [(s.seq, s.event) for s in batch]))
-            self._working.add(work)
-            try:
-                await asyncio.shield(work)  # a close of the adapter lets the batch finish
-            except asyncio.CancelledError:
-                if work.cancelled() and not _cancelling():  # aborted: not handled, not acknowledged
-                    raise Unavailable(f"consumer {handler.consumer} stopped mid-batch") from None
-                raise
-            finally:
-                self._working.discard(work)
+            await self.gather.apply(handler, [(s.seq, s.event) for s in batch])
 
         return handle
 
@@ -106,15 +98,9 @@ class Consumers:
 
     async def abort(self) -> None:
         """Cancel the batches being handled (rolled back, offered again by the broker), then stop."""
-        for work in list(self._working):
-            work.cancel()
+        self.gather.abort()
         await asyncio.sleep(0)
         await self.stop()
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _said(exc: Exception) -> str:

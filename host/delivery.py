@@ -79,8 +79,29 @@ class Deliveries:
                     if events is None:
                         events = mine[handler.consumer] = []
                     events.append(event)
+        return await self._apply_all(mine, tx)
+
+    async def each_in(self, batches: list[tuple[EventHandler, Batch]],
+                      tx: Transaction) -> list[tuple[str, list[Event]]]:
+        """Several consumers' batches (from the broker's pullers, :mod:`host.consumer_gather`) in
+        ``tx``; a consumer's batches in the order given, an event offered twice (a redelivery
+        beside its original) taken once. Raises Refused if a handler fails."""
+        mine: dict[str, list[Event]] = {}
+        seen: set[tuple[str, object]] = set()
+        for handler, batch in batches:
+            events = mine.setdefault(handler.consumer, [])
+            for _, event in batch:
+                if (handler.consumer, event.id) not in seen and offered(handler, event):
+                    seen.add((handler.consumer, event.id))
+                    events.append(event)
+        return await self._apply_all({c: e for c, e in mine.items() if e}, tx)
+
+    async def _apply_all(self, mine: dict[str, list[Event]],
+                         tx: Transaction) -> list[tuple[str, list[Event]]]:
         order = [(h, mine[c]) for c, h in self.consumers.items() if c in mine]  # in the usual order
         wanted = [(h.consumer, e.id) for h, events in order for e in events]
+        if not wanted:
+            return []
         fresh = await tx.fresh_deliveries(wanted)
         first_time = len(fresh) == len(wanted)  # as usual: then no pair need be looked up
         done: list[tuple[str, list[Event]]] = []
@@ -92,7 +113,7 @@ class Deliveries:
                 await _apply(handler, new, tx)
             except Exception as exc:
                 log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
-                         handler.consumer, len(batch))
+                         handler.consumer, len(wanted))
                 raise Refused from exc
             done.append((handler.consumer, new))
         return done

@@ -45,9 +45,13 @@ class Gather:
         await asyncio.shield(done)  # a puller told to stop lets its batch finish
 
     def abort(self) -> None:
-        """Cancel the gathering being applied (it rolls back: its batches go back to the broker)."""
+        """Cancel the gathering being applied (it rolls back: its batches go back to the broker),
+        and send back the batches waiting for the next (a runner cancelled before it began would
+        settle none of them)."""
         if self._runner is not None:
             self._runner.cancel()
+        _fail(self._waiting, Unavailable("consumers stopped mid-batch"))
+        self._waiting = []
 
     async def _run(self) -> None:
         while self._waiting:

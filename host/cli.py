@@ -5,6 +5,9 @@ unreachable, missing or not migrated, a file not readable, a change refused), 2 
 error (both one line on stderr, no traceback: the operator fixes the environment or the input, not
 the code), 3 ``audit verify`` found a break. ``status``, ``routes`` and ``accounts list`` take
 ``--json`` (one document on stdout).
+
+The entry point (``shifo = host.cli:main``): parser, dispatch, exit codes. Commands live apart:
+:mod:`host.cli_commands`, the ``*_command(s)`` modules, and :mod:`host.cli_modules` (the modules').
 """
 
 from __future__ import annotations
@@ -17,168 +20,20 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import ConfigurationError, ShifoError, Unavailable
-from host import adapters, audit_command, demo, migrate_commands, pipeline_commands
-from host.console import explain, opened, print_json, table
-from host.modules import Modules, discover, info_of
+from host import audit_command, cli_commands, cli_modules, demo, migrate_commands, pipeline_commands
+from host.console import explain
+from host.modules import Modules, discover
 from host.operator import account_commands
 from host.operator import commands as operator_commands
 from host.operator import config as operator_config
 from host.operator import logs as operator_logs
-from host.pluginapi import CliCommand, CommandContext, Permission
-from host.runtime import Runtime
 from host.settings import Settings
-from ports.storage import Storage
-
-# --- commands ---------------------------------------------------------------------------------
-
-
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from host.operator import logs
-    from host.web.app import create_app, freeze_heap
-
-    asyncio.run(pipeline_commands.preflight(settings))  # a message broker out of reach: one line
-    logs.configure()  # JSON lines on stderr, each with its request id
-
-    if args.workers > 1 and settings.database_url.startswith("sqlite"):
-        raise ConfigurationError("several workers need PostgreSQL: SQLite takes one writer process "
-                                 "and its relay lock is per process. Use --workers 1.")
-    app = create_app(settings)  # configuration errors surface here, before binding the port
-    # uvloop and httptools (uvicorn[standard]) did best in the benchmark; our own request log
-    # (shifo.access) replaces uvicorn's. Open patient streams are cut after 5 s on shutdown: their
-    # clients resume from Last-Event-ID and lose nothing.
-    options: dict[str, Any] = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
-                               "access_log": False, "timeout_graceful_shutdown": 5,
-                               "log_config": None}  # uvicorn's lines go to our JSON handler
-    if args.workers > 1:  # each worker builds its own app from the same environment
-        uvicorn.run("host.web.app:serve_app", factory=True, workers=args.workers, **options)
-    else:
-        freeze_heap()
-        uvicorn.run(app, **options)
-    return 0
-
-
-async def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from host import audit_key, demo_data
-
-    if not settings.audit_key and audit_key.make_key_file(settings.audit_key_file):
-        print(f"made the demo's audit key in {settings.audit_key_file} (set SHIFO_AUDIT_KEY in production)")
-    async with opened(settings) as rt:
-        await rt.migrate()
-        report = await demo.seed(rt, args.accounts_file)
-    data = await demo_data.seed(settings, report)
-    print(table(demo.HEADERS, demo.rows(report)), end="\n\n")
-    print(data.summary())
-    print(demo.howto(report, base_url=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"))
-    return 0
-
-
-def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
-    rows = []
-    installed = discover()
-    for name, ep in sorted(installed.items()):
-        try:
-            info = info_of(name, ep.load())
-            if info is None:
-                raise TypeError("its shifo_module_info hook gives no ModuleInfo")
-            version, requires = info.version, ", ".join(info.requires) or "-"
-        except Exception as exc:  # a broken package must not hide the others
-            version, requires = "?", f"cannot load: {type(exc).__name__}: {exc}"
-        rows.append((name, "yes" if name in settings.modules else "no", version, requires, ep.value))
-    rows += [(n, "yes", "-", "NOT INSTALLED", "-") for n in settings.modules if n not in installed]
-    print(table(("module", "enabled", "version", "requires", "entry point"), rows))
-    Runtime.plan(settings)  # the enabled set must also load and satisfy its requirements
-    return 0
-
-
-def cmd_routes(settings: Settings, args: argparse.Namespace) -> int:
-    from litestar.routes import HTTPRoute
-
-    from host.web.app import create_app
-
-    app = create_app(settings)
-    runtime: Runtime = app.state.runtime
-    rows = []
-    for route in app.routes:
-        handlers = route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler]
-        for handler in handlers:
-            methods = sorted(getattr(handler, "http_methods", None) or {"WS"})
-            if methods == ["OPTIONS"]:
-                continue
-            perm = handler.opt.get("permission")
-            if isinstance(perm, Permission):  # FHIR routes say their own (several providers, host roles)
-                shown = handler.opt.get("permissions") or f"{perm.object}/{perm.action}"
-                who = handler.opt.get("who") or (perm.principal if perm.principal != "staff" else
-                    ", ".join(sorted(runtime.authorizer.roles_for(perm.object, perm.action))) or "nobody")
-            elif perm == "public" or route.path.startswith("/schema"):
-                shown, who = "public", "anyone"
-            else:
-                shown, who = "NONE (refused)", "nobody"
-            rows.append((",".join(methods), route.path, shown, who))
-    if args.json:
-        print_json([{"methods": r[0].split(","), "path": r[1], "permission": r[2], "who": r[3]}
-                    for r in sorted(rows, key=lambda r: (r[1], r[0]))])
-        return 0
-    print(table(("method", "path", "permission", "who"), sorted(rows, key=lambda r: (r[1], r[0]))))
-    return 0
-
-
-async def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings) as rt:
-        outbox = rt.storage.outbox
-        if args.events_command == "retry":
-            count = await outbox.retry(args.seq or None)
-            print(f"re-queued {count} parked deliver{'y' if count == 1 else 'ies'}; "
-                  "a running relay (or, on a durable adapter, the consumers) delivers them soon")
-            return 0
-        failed = await outbox.failures(parked_only=not args.all)
-    if not failed:
-        print("no parked deliveries" if not args.all else "no failed deliveries")
-        return 0
-    print(table(("seq", "consumer", "event type", "event id", "attempts", "parked", "last error"),
-                [(f.seq, f.consumer, f.event_type, f.event_id, f.attempts, "yes" if f.parked else "no",
-                  f.last_error.splitlines()[0][:120] if f.last_error else "") for f in failed]))
-    return 0
-
-
-async def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    """``verify``: walk the chains and check them against the keyed checkpoints, then checkpoint
-    the verified heads; ``checkpoint``: checkpoint the heads that extend the last checkpoint."""
-    return await audit_command.run(settings, args)
-
-
-async def anchored(anchors: Path) -> Any:
-    """The ``x509`` signature adapter over a directory of synced trust anchors (offline commands)."""
-    chosen = Settings(signature_adapter="x509", signature_path_cache=False,
-                      extra={"signature_trust_dir": str(anchors)})
-    return await adapters.create("signature", "x509", chosen)
-
-
-def module_command(module: str, command: CliCommand) -> Any:
-    """``shifo <module> <name>``: the module's command (hook ``shifo_cli_commands``), run with the
-    ports connected and the module's settings."""
-
-    async def run(settings: Settings, args: argparse.Namespace) -> int:
-        if command.offline:  # no ports: e.g. a pharmacy verifying a prescription without a connection
-            chosen = Modules.load(settings.modules, sections=settings.extra).settings(module)
-            return await command.run(CommandContext(storage=cast(Storage, None), services={},
-                                                    settings=chosen, anchored_signature=anchored), args)
-        async with opened(settings) as rt:
-            return await command.run(CommandContext(
-                storage=rt.storage, services=rt.services, settings=rt.modules.settings(module)), args)
-
-    return run
-
-
-# --- parsing ----------------------------------------------------------------------------------
 
 
 def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
@@ -210,32 +65,13 @@ def parser(modules: Modules | None = None) -> argparse.ArgumentParser:
     pipeline_commands.add_parsers(sub)
     kinds = operator_commands.add_parsers(sub)
     account_commands.add_parsers(sub)
-    for info, provided in modules.cli_commands() if modules else []:
-        if info.name in COMMANDS:
-            raise ConfigurationError(f"module {info.name!r} cannot add commands: "
-                                     f"'shifo {info.name}' is the host's")
-        actions = sub.add_parser(info.name, help=info.title).add_subparsers(
-            dest=f"{info.name}_command", required=True, metavar="action")
-        for command in provided:
-            options = actions.add_parser(command.name, help=command.help)
-            if command.arguments is not None:
-                command.arguments(options)
-            options.set_defaults(run=module_command(info.name, command))
-            if command.name.startswith("import-"):  # also `shifo import <kind>`, beside staff and patients
-                kind = command.name.removeprefix("import-")
-                if kind in kinds.choices:
-                    raise ConfigurationError(f"module {info.name!r} cannot add 'shifo import {kind}': "
-                                             "it is taken")
-                alias = kinds.add_parser(kind, help=f"{command.help} (the {info.name} module's)")
-                if command.arguments is not None:
-                    command.arguments(alias)
-                alias.set_defaults(run=module_command(info.name, command))
+    if modules:
+        cli_modules.add_parsers(sub, kinds, modules, taken=COMMANDS)
     return p
 
 
-COMMANDS: dict[str, Any] = {"serve": cmd_serve, "migrate": migrate_commands.run, "demo": cmd_demo,
-                            "plugins": cmd_plugins, "routes": cmd_routes, "events": cmd_events,
-                            "audit": cmd_audit, **pipeline_commands.COMMANDS, **operator_commands.COMMANDS,
+COMMANDS: dict[str, Any] = {**cli_commands.COMMANDS, "migrate": migrate_commands.run,
+                            **pipeline_commands.COMMANDS, **operator_commands.COMMANDS,
                             **account_commands.COMMANDS}
 
 

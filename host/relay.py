@@ -18,9 +18,10 @@ pending rows were busy (``busy`` on the batch), the next pass comes soon rather 
 so an event committed as another relay finished its batch is not left waiting.
 
 **Gathering.** When idle, a wake-up is served at once (an isolated commit goes out without delay).
-Only while a backlog exists (the pass met a full batch, or a commit woke the relay while it was
-passing) does it wait ``gather_seconds`` before the next pass, so commits arriving together share
-a claim and a transaction.
+After a full batch the next pass follows at once (its events are already waiting). Only when a
+commit woke the relay while it was passing does it gather: the next pass starts
+``gather_seconds`` after *that first commit*, not after the pass, so commits arriving together
+share a claim and a transaction while no event waits longer than the window plus one pass.
 
 A pass claims only events above the relay's *floor*: every event at or below it is delivered. On
 the retry timer the relay reads the outbox horizon (:mod:`host.outbox_horizon`: no row at or
@@ -98,7 +99,8 @@ class Relay:
         self._floor = -1  # every event with seq <= floor is delivered (see the module docstring)
         self._horizon = Horizon(storage, patients=False)
         self._wake = asyncio.Event()
-        self._backlog = False  # the last pass met a full batch or was woken meanwhile: gather
+        self._backlog = False  # the last pass met a full batch or was woken meanwhile: go again
+        self._woken_at: float | None = None  # the first wake-up since the last claim began
         self._busy = False  # the last claim found partitions with pending rows held elsewhere
         self._skipped = False  # some claim of the last pass did: its floor must not rise
         self._task: asyncio.Task[None] | None = None
@@ -116,9 +118,14 @@ class Relay:
         except RuntimeError:
             here = None
         if self._loop is None or here is self._loop:
-            self._wake.set()
+            self._woke()
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._woke)
+
+    def _woke(self) -> None:
+        if not self._wake.is_set():
+            self._woken_at = self._loop.time() if self._loop is not None else None
+            self._wake.set()
 
     async def start(self) -> None:
         if self._task is not None:
@@ -166,8 +173,11 @@ class Relay:
                 self._backlog = self._busy = False
                 self._wake.clear()  # a commit from now on cuts the pause short
             if failing_since is None and (self._backlog or self._wake.is_set()):
-                # a backlog: let the commits arriving meanwhile share the next pass
-                await asyncio.sleep(self.gather_seconds)
+                # a backlog: the commits arriving meanwhile share the next pass, which starts
+                # gather_seconds after the first of them (at once after a full batch)
+                woken = self._woken_at if self._wake.is_set() else None
+                if woken is not None:
+                    await asyncio.sleep(max(0.0, woken + self.gather_seconds - loop.time()))
                 continue
             wait = pause if failing_since is not None else BUSY_SECONDS if self._busy else retry_every
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
@@ -209,6 +219,7 @@ class Relay:
                 await self.deliveries.retry_due(self.batch)
         while True:
             self._wake.clear()  # a commit from here on wakes the next pass
+            self._woken_at = None
             handled: list[tuple[str, list[Event]]] = []
             try:
                 async with self.storage.outbox.claim(self.batch, after) as claimed:

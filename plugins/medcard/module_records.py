@@ -2,44 +2,29 @@
 
 The card never asks erecipe, polyclinic or hospital anything (plugins never import each other): it
 listens to their catalogue events and keeps one row per prescription, visit or stay, upserted as
-later events arrive. Delivery is at least once and may reorder after a retry, so the row depends
-only on which events arrived, not on their order: a status is taken only from an event at least as
-recent as every event applied (a tie goes to the later stage), ``occurred_at`` is the opening
-event's time (else the earliest seen), and the summary merges, its lists kept once per item (by the
-item's ``id``) in time order.
+later events arrive, by the rules of :mod:`plugins.medcard.module_changes` (the row depends only on
+which events arrived, not on their order).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core import events as ev
-from core.ids import new_id
 from host.pluginapi import EventHandler
 from plugins.medcard import patients as registry
 from plugins.medcard.audit import Audit
+from plugins.medcard.module_changes import FIRST_STATUS, applied, change_of
 from plugins.medcard.tables import module_records
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
-APPENDED = ("dispenses", "transfers", "referrals", "orders")  # summary keys that grow, one item per event
-FIRST_STATUS = {"prescription": "issued", "outpatient_visit": "open", "inpatient_stay": "admitted"}
-#: a record's stages: of two statuses set at the same moment, the later stage wins
-STAGE = {"issued": 0, "open": 0, "admitted": 0, "partially_dispensed": 1,
-         "dispensed": 2, "closed": 2, "discharged": 2, "cancelled": 3, "expired": 3}
-
-
-class Change(msgspec.Struct, frozen=True, kw_only=True):
-    source: str
-    kind: str
-    record_id: UUID
-    status: str | None  # None: the event changes no status (a transfer, a referral)
-    summary: dict[str, Any]
-    opens: bool = False  # the event that begins the record sets its occurred_at
+__all__ = ["FIRST_STATUS", "HANDLER", "ModuleRecord", "listing", "project", "project_all"]
 
 
 class ModuleRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,106 +38,50 @@ class ModuleRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-def _at(value: datetime) -> str:
-    return value.isoformat()
-
-
-def change_of(e: ev.Event) -> Change | None:
-    """The row change an event means; None for an event the card does not project."""
-    rx, visit = ("erecipe", "prescription"), ("polyclinic", "outpatient_visit")
-    stay = ("hospital", "inpatient_stay")
-    match e:
-        case ev.PrescriptionIssued():
-            return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="issued", opens=True,
-                          summary={**e.card_summary(), "facility": e.facility,
-                                   "issued_at": _at(e.occurred_at)})
-        case ev.PrescriptionCancelled():
-            return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="cancelled",
-                          summary={"number": e.number, "cancel_reason": e.reason,
-                                   "cancelled_at": _at(e.occurred_at)})
-        case ev.PrescriptionDispensed():
-            return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status=e.status,
-                          summary={"number": e.number, "dispenses": [
-                              {"id": str(e.dispense_id), "at": _at(e.occurred_at), "facility": e.facility,
-                               "items": list(e.items)}]})
-        case ev.PrescriptionExpired():
-            return Change(source=rx[0], kind=rx[1], record_id=e.prescription_id, status="expired",
-                          summary={"number": e.number, "valid_until": _at(e.valid_until)})
-        case ev.VisitOpened():
-            return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status="open", opens=True,
-                          summary={"facility": e.facility, "doctor": str(e.doctor),
-                                   "opened_at": _at(e.occurred_at)})
-        case ev.VisitClosed():
-            return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status="closed",
-                          summary={"diagnosis": e.final_diagnosis, "closed_at": _at(e.occurred_at)})
-        case ev.ReferralCreated():
-            return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status=None, summary={
-                "referrals": [{"id": str(e.referral_id), "at": _at(e.occurred_at),
-                               "to_facility": e.to_facility, "diagnosis": e.diagnosis, "reason": e.reason}]})
-        case ev.OrderCreated():
-            return Change(source=visit[0], kind=visit[1], record_id=e.visit_id, status=None,
-                          summary={"orders": [{"id": str(e.order_id), "at": _at(e.occurred_at),
-                                               "kind": e.kind, "code": e.code}]})
-        case ev.PatientAdmitted():
-            return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status="admitted", opens=True,
-                          summary={"facility": e.facility, "diagnosis": e.diagnosis, "emergency": e.emergency,
-                                   "admitted_at": _at(e.occurred_at),
-                                   "attending": str(e.attending) if e.attending else None})
-        case ev.PatientTransferred():
-            return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status=None, summary={
-                "transfers": [{"id": str(e.id), "at": _at(e.occurred_at), "reason": e.reason}]})
-        case ev.PatientDischarged():
-            return Change(source=stay[0], kind=stay[1], record_id=e.stay_id, status="discharged",
-                          summary={"discharge_diagnosis": e.diagnosis, "outcome": e.outcome,
-                                   "discharged_at": _at(e.occurred_at)})
-    return None
-
-
-def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(old)
-    for key, value in new.items():
-        merged[key] = _union(old.get(key, []), value) if key in APPENDED else value
-    return merged
-
-
-def _union(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items of both lists, each once (by ``id``; items from before ids were kept all stay), by time."""
-    ids = {item.get("id") for item in old} - {None}
-    items = [*old, *(item for item in new if item.get("id") is None or item["id"] not in ids)]
-    return sorted(items, key=lambda item: (str(item.get("at", "")), str(item.get("id", ""))))
-
-
-def _newer(status: str, at: datetime, row: Any) -> bool:
-    if at != row.updated_at:
-        return bool(at > row.updated_at)
-    return STAGE.get(status, 0) >= STAGE.get(row.status, 0)
+# Built once: the handler runs per event. An update sets every column it may change (to the value it
+# has, if unchanged), so each is one statement whatever changed; many ids are an expanding IN, which
+# SQLAlchemy runs (not prepared), so a batch of one record reads by _ROW.
+_ROW = prepared(select(module_records).where(module_records.c.source == bindparam("source"),
+                                             module_records.c.record_id == bindparam("record_id")))
+_ROWS = select(module_records).where(module_records.c.source.in_(bindparam("sources", expanding=True)),
+                                     module_records.c.record_id.in_(bindparam("ids", expanding=True)))
+_INSERT = prepared(module_records.insert())
+_UPDATE = prepared(update(module_records).where(module_records.c.id == bindparam("row_id")))
+_SET = ("summary", "status", "occurred_at", "updated_at")
 
 
 async def project(event: ev.Event, tx: Transaction) -> None:
     """The event handler: insert the record's row, or bring its status and summary up to date."""
-    change = change_of(event)
-    if change is None or event.patient is None:
-        return
-    at = event.occurred_at
-    row = (await tx.execute(select(module_records).where(
-        module_records.c.source == change.source, module_records.c.record_id == change.record_id))).first()
-    if row is None:
-        await tx.execute(module_records.insert().values(
-            id=new_id(), pinfl=event.patient, source=change.source, kind=change.kind,
-            record_id=change.record_id, status=change.status or FIRST_STATUS[change.kind],
-            summary=change.summary, occurred_at=at, updated_at=at))
-        return
-    values: dict[str, Any] = {"summary": _merge(row.summary, change.summary),
-                              "updated_at": max(at, row.updated_at)}
-    if change.status is not None and _newer(change.status, at, row):
-        values["status"] = change.status
-    if change.opens or at < row.occurred_at:
-        values["occurred_at"] = at
-    await tx.execute(update(module_records).where(module_records.c.id == row.id).values(**values))
+    await project_all([event], tx)
 
 
-HANDLER = EventHandler(consumer="medcard.module_records", handle=project, event_types=tuple(
-    cls.event_type() for cls in (
+async def project_all(events: Sequence[ev.Event], tx: Transaction) -> None:
+    """The batch handler: each record's events applied in order in memory, as :func:`project` would
+    one by one, then one select, one insert and one update for them all."""
+    changes = [(c, e) for e in events if e.patient is not None and (c := change_of(e)) is not None]
+    keys = list(dict.fromkeys((c.source, c.record_id) for c, _ in changes))
+    if not keys:
+        return
+    if len(keys) == 1:
+        source, record_id = keys[0]
+        found = (await tx.execute(_ROW, {"source": source, "record_id": record_id})).all()
+    else:
+        found = (await tx.execute(_ROWS, {"sources": sorted({s for s, _ in keys}),
+                                          "ids": [r for _, r in keys]})).all()
+    stored = {(r.source, r.record_id): dict(r._mapping) for r in found}
+    rows: dict[tuple[str, UUID], dict[str, Any]] = {}
+    for change, event in changes:
+        key = (change.source, change.record_id)
+        rows[key] = applied(rows.get(key) or stored.get(key), change, event)
+    new = [row for key, row in rows.items() if key not in stored]
+    old = [{"row_id": row["id"], **{c: row[c] for c in _SET}} for key, row in rows.items() if key in stored]
+    for statement, params in ((_INSERT, new), (_UPDATE, old)):
+        if params:  # a list: one executemany
+            await tx.execute(statement, params[0] if len(params) == 1 else params)
+
+
+HANDLER = EventHandler(consumer="medcard.module_records", handle=project, handle_batch=project_all,
+                       event_types=tuple(cls.event_type() for cls in (
         ev.PrescriptionIssued, ev.PrescriptionCancelled, ev.PrescriptionDispensed, ev.PrescriptionExpired,
         ev.VisitOpened, ev.VisitClosed, ev.ReferralCreated, ev.OrderCreated,
         ev.PatientAdmitted, ev.PatientTransferred, ev.PatientDischarged)))

@@ -25,7 +25,8 @@ from host import delivery_metrics
 from host.delivery import Batch, Deliveries, Refused
 from host.pluginapi import EventHandler
 
-Waiting = tuple[EventHandler, Batch, "asyncio.Future[None]"]
+Pairs = list[tuple[EventHandler, Batch]]  # consumers and their batch, handed over as one
+Waiting = tuple[Pairs, "asyncio.Future[None]"]
 
 
 class Gather:
@@ -38,8 +39,12 @@ class Gather:
     async def apply(self, handler: EventHandler, batch: Batch) -> None:
         """``handler``'s ``batch``, applied with whatever else is handed over meanwhile; raises as
         :meth:`~host.delivery.Deliveries.of_consumer` does (then the batch was not handled)."""
+        await self.apply_all([(handler, batch)])
+
+    async def apply_all(self, pairs: Pairs) -> None:
+        """Several consumers' batches handed over as one (a shared group's batch): settled together."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((handler, batch, done))
+        self._waiting.append((pairs, done))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="shifo-consumer-gather")
         await asyncio.shield(done)  # a puller told to stop lets its batch finish
@@ -66,10 +71,10 @@ class Gather:
                 _fail(taken, exc)
 
     async def _apply(self, taken: list[Waiting]) -> None:
-        if len(taken) > 1:
+        if len(taken) > 1 or len(taken[0][0]) > 1:
             try:
                 async with self.deliveries.storage.transaction() as tx:
-                    done = await self.deliveries.each_in([(h, b) for h, b, _ in taken], tx)
+                    done = await self.deliveries.each_in([p for pairs, _ in taken for p in pairs], tx)
             except Refused:
                 pass  # rolled back: each batch on its own below
             except (Unavailable, OutcomeUnknown) as exc:
@@ -78,14 +83,15 @@ class Gather:
             else:
                 self.together += 1
                 delivery_metrics.handled_each(done)
-                for *_, future in taken:
+                for _, future in taken:
                     _settle(future)
                 return
-        for handler, batch, future in taken:
+        for pairs, future in taken:
             try:
-                await self.deliveries.of_consumer(handler, batch)
+                for handler, batch in pairs:
+                    await self.deliveries.of_consumer(handler, batch)
             except Exception as exc:
-                _fail([(handler, batch, future)], exc)
+                _fail([(pairs, future)], exc)
             else:
                 _settle(future)
 
@@ -96,7 +102,7 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 def _fail(taken: list[Waiting], exc: BaseException) -> None:
-    for *_, future in taken:
+    for _, future in taken:
         if not future.done():
             future.set_exception(exc)
             with contextlib.suppress(BaseException):

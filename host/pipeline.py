@@ -8,12 +8,22 @@ are no separate consumers: the relay delivers.
 
 from __future__ import annotations
 
+from core.errors import ConfigurationError
 from host.consumers import Consumers
 from host.pluginapi import EventHandler
 from host.relay import Relay
 from host.settings import Settings
 from ports.messaging import Messaging
 from ports.storage import Storage
+
+GROUPINGS = ("shared", "consumer")  # SHIFO_CONSUMER_GROUPS (host.consumers)
+
+
+def check_grouping(settings: Settings) -> None:
+    """Refuse a grouping the consumers do not know (at plan time: before anything connects)."""
+    if settings.consumer_groups not in GROUPINGS:
+        raise ConfigurationError(f"SHIFO_CONSUMER_GROUPS must be one of {', '.join(GROUPINGS)}, "
+                                 f"not {settings.consumer_groups!r}")
 
 
 class Pipeline:
@@ -25,11 +35,13 @@ class Pipeline:
                            poll_seconds=s.relay_poll_seconds, max_attempts=s.relay_max_attempts,
                            backoff_seconds=s.relay_backoff_seconds, gather_seconds=s.relay_gather_seconds)
         self.consumers: Consumers | None = None
+        check_grouping(s)
         if messaging.durable:
             self.consumers = Consumers(storage, messaging, handlers, batch=s.consumer_batch,
                                        max_attempts=s.relay_max_attempts,
                                        backoff_seconds=s.relay_backoff_seconds,
-                                       retry_seconds=s.relay_poll_seconds)
+                                       retry_seconds=s.relay_poll_seconds,
+                                       shared=s.consumer_groups == "shared")
         self.running: set[str] = set()
 
     async def start(self, *, relay: bool = True, consumers: bool = True) -> None:

@@ -20,7 +20,7 @@ from host.authz import Authorizer
 from host.migrations import VERSIONS as HOST_VERSIONS
 from host.modules import Modules
 from host.operator.scheduler import ReviewEnforcer
-from host.pipeline import Pipeline
+from host.pipeline import Pipeline, check_grouping
 from host.relay import Relay
 from host.settings import Settings
 from host.tables import facility_modules
@@ -63,6 +63,7 @@ class Runtime:
                 raise ConfigurationError(
                     f"unknown {port} adapter {name!r}; known {port} adapters: "
                     f"{', '.join(sorted(known)) or 'none installed'}. Set SHIFO_{port.upper()}_ADAPTER.")
+        check_grouping(settings)
         return cls(settings, Modules.load(settings.modules, extra_plugins, sections=settings.extra))
 
     def migration_locations(self) -> dict[str, str]:

@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # module consumers (durable messaging only: with the in-process adapter the relay delivers)
     run_consumers: bool = True
     consumer_batch: int = 100
+    # "shared": one broker consumer group for every module's handlers, one transaction per batch;
+    # "consumer": a group per handler, each with its own lag and pace (host/consumers.py)
+    consumer_groups: str = "shared"
     # messaging.nats: comma-separated server URLs; credentials (user/password, token, a creds file
     # or an nkey seed file) and TLS files come from the environment only and are never logged
     nats_url: str = "nats://127.0.0.1:4222"

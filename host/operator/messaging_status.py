@@ -37,8 +37,9 @@ async def read(runtime: Runtime, *, fresh: bool = False) -> MessagingStatus:
 
 
 def group_module(group: str) -> str:
-    """The module of a consumer group (consumers are named ``<module>.<what>``)."""
-    return group.split(".", 1)[0]
+    """The module of a consumer group (consumers are named ``<module>.<what>``); ``all`` for the
+    group every module's handlers share (``SHIFO_CONSUMER_GROUPS=shared``)."""
+    return group.split(".", 1)[0] if "." in group else "all"
 
 
 def families_of(runtime: Runtime, status: MessagingStatus | None) -> list[Metric]:

@@ -46,6 +46,9 @@ class MessagingKitSubject:
     #: a fresh adapter instance per call (sync or async): one per simulated process
     make_messaging: Callable[[], Messaging | Awaitable[Messaging]]
     within: float = 20.0  # seconds the kit waits for deliveries before failing a case
+    #: the host's consumer grouping on a durable adapter (``SHIFO_CONSUMER_GROUPS``): the cases
+    #: hold for both; an adapter's tests may run them for each
+    consumer_groups: str = "shared"
 
 
 async def _made(subject: MessagingKitSubject) -> Messaging:
@@ -60,7 +63,8 @@ class MessagingContract:
     @pytest.fixture
     async def kit(self, messaging_kit_subject: MessagingKitSubject) -> AsyncIterator[KitWorld]:
         subject = messaging_kit_subject
-        world = KitWorld(subject.database_url, lambda: _made(subject), within=subject.within)
+        world = KitWorld(subject.database_url, lambda: _made(subject), within=subject.within,
+                         consumer_groups=subject.consumer_groups)
         await world.open()
         try:
             yield world

@@ -39,11 +39,11 @@ EFFECTS = Table("messaging_kit_effects", MetaData(),
 
 class KitWorld:
     def __init__(self, database_url: str, make: Callable[[], Awaitable[Messaging]], *,
-                 within: float) -> None:
+                 within: float, consumer_groups: str = "shared") -> None:
         self.settings = Settings(
             database_url=database_url, modules=(), run_relay=False, relay_batch=20, consumer_batch=20,
             relay_poll_seconds=0.05, relay_backoff_seconds=0.05, relay_max_attempts=5,
-            relay_gather_seconds=0.0)
+            relay_gather_seconds=0.0, consumer_groups=consumer_groups)
         self.make, self.within = make, within
         self.failing: dict[int, int] = {}  # n -> calls of kit.effects still to fail (-1: all)
         self.calls: Counter[int] = Counter()  # kit.effects's calls per n

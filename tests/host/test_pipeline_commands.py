@@ -78,12 +78,14 @@ async def test_relay_delivers_until_sigterm_then_stops_cleanly(tmp_path: Path) -
 
 @pytest.mark.nats
 @pytest.mark.postgres
+@pytest.mark.parametrize(("grouping", "group"), [("shared", ("modules", "all")),
+                                                 ("consumer", ("medcard.alerts", "medcard"))])
 async def test_consume_runs_the_module_consumers_and_status_shows_their_groups(
         pg_url: str, nats_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], grouping: str, group: tuple[str, str]) -> None:
     env = {"SHIFO_DATABASE_URL": pg_url, "SHIFO_MESSAGING_ADAPTER": "nats",
            "SHIFO_NATS_URL": nats_server.url, "SHIFO_NATS_PREFIX": f"cli{uuid.uuid4().hex[:8]}",
-           "SHIFO_NATS_ACK_WAIT_SECONDS": "1"}
+           "SHIFO_NATS_ACK_WAIT_SECONDS": "1", "SHIFO_CONSUMER_GROUPS": grouping}
     async with opened(Settings.from_env(env)):  # migrated
         pass
     consume = started(tmp_path, "consume", **env)
@@ -97,7 +99,7 @@ async def test_consume_runs_the_module_consumers_and_status_shows_their_groups(
     assert code == 0 and "consumers stopped" in out, err
     status = capsys.readouterr().out
     assert "messaging nats (durable)" in status
-    assert "medcard.alerts" in status and "stream: name " in status
+    assert f"{group[0]} " in status and "stream: name " in status
     quiet = Settings.from_env(env).with_(run_relay=False, run_consumers=False)
     async with AsyncTestClient(create_app(quiet)) as client:  # the groups consume made are scraped
         body = (await client.get("/metrics")).text
@@ -106,5 +108,5 @@ async def test_consume_runs_the_module_consumers_and_status_shows_their_groups(
     assert families["shifo_messaging_up"].samples[0].value == 1
     assert "shifo_messaging_stream_messages" in families
     groups = {(s.labels["group"], s.labels["module"]) for s in families["shifo_messaging_group_pending"].samples}
-    assert ("medcard.alerts", "medcard") in groups
+    assert group in groups
     assert {s.name for s in families["shifo_messaging_group_redelivered"].samples}

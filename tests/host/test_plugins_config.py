@@ -117,3 +117,9 @@ def test_a_well_formed_plugin_starts() -> None:
     app = create_app(Settings(database_url=OFFLINE, modules=("medcard", "probe")),
                      extra_plugins={"probe": plugin})
     assert "/api/v1/probe/guarded" in {route.path for route in app.routes}
+
+
+def test_unknown_consumer_grouping_refuses_to_start() -> None:
+    with pytest.raises(ConfigurationError) as failed:
+        create_app(Settings(database_url=OFFLINE).with_(consumer_groups="per-module"))
+    assert "SHIFO_CONSUMER_GROUPS" in str(failed.value) and "shared" in str(failed.value)

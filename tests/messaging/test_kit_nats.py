@@ -17,9 +17,20 @@ pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 
 
 class TestNatsAdapter(MessagingContract):
+    """With the default grouping: one broker group every handler shares."""
+
+    grouping = "shared"
+
     @pytest.fixture
     async def messaging_kit_subject(self, pg_url: str, nats_server: Any) -> AsyncIterator[MessagingKitSubject]:
         settings = Settings(nats_url=nats_server.url, nats_prefix=f"kit{uuid.uuid4().hex[:10]}",
                             nats_ack_wait_seconds=1.0, nats_connect_timeout_seconds=1.0,
                             relay_backoff_seconds=0.05)
-        yield MessagingKitSubject(database_url=pg_url, make_messaging=lambda: create(settings), within=15.0)
+        yield MessagingKitSubject(database_url=pg_url, make_messaging=lambda: create(settings), within=15.0,
+                                  consumer_groups=self.grouping)
+
+
+class TestNatsAdapterGroupPerConsumer(TestNatsAdapter):
+    """With ``SHIFO_CONSUMER_GROUPS=consumer``: a broker group per handler."""
+
+    grouping = "consumer"

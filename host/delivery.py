@@ -22,7 +22,7 @@ import logging
 from datetime import timedelta
 
 from core.clock import utcnow
-from core.errors import OutcomeUnknown, Unavailable
+from core.errors import ConfigurationError, OutcomeUnknown, Unavailable
 from core.events import Event
 from host import delivery_metrics
 from host.pluginapi import EventHandler
@@ -35,6 +35,16 @@ Batch = list[tuple[int, Event]]  # (outbox seq, event) in commit order
 
 class Refused(Exception):
     """A handler failed while every consumer shared the claim's transaction."""
+
+
+def consumers_of(handlers: list[EventHandler]) -> dict[str, EventHandler]:
+    """The handlers by consumer name; a name may be registered once (it keys the inbox)."""
+    consumers: dict[str, EventHandler] = {}
+    for handler in handlers:
+        if handler.consumer in consumers:  # they would share one idempotency record
+            raise ConfigurationError(f"event consumer {handler.consumer!r} is registered twice")
+        consumers[handler.consumer] = handler
+    return consumers
 
 
 def offered(handler: EventHandler, event: Event) -> bool:

@@ -6,8 +6,10 @@ marked with :func:`ports.storage.prepared`, this keeps the compiled SQL, the ord
 parameters and its type processors, and runs it with asyncpg inside the same transaction
 SQLAlchemy opened. Rows are SQLAlchemy ``Row`` objects in a result that answers as SQLAlchemy's
 does (:mod:`adapters.storage.rows`), and errors are SQLAlchemy's, so callers cannot tell the paths
-apart. Anything a plan cannot do exactly as SQLAlchemy would (executemany, expanding ``IN``,
-Python-side column defaults) goes through SQLAlchemy instead.
+apart. An executemany of a statement without RETURNING runs as asyncpg's ``executemany`` (one
+pipelined round trip) when every row has the same keys. Anything a plan cannot do exactly as
+SQLAlchemy would (expanding ``IN``, Python-side column defaults, RETURNING for many rows) goes
+through SQLAlchemy instead.
 """
 
 from __future__ import annotations
@@ -104,12 +106,17 @@ class Runner:
             found = self.plans[key] = compile_plan(statement, tuple(params), self.conn.dialect)
             return found
 
-    async def run(self, plan: Plan, params: Mapping[str, Any]) -> Any:
+    async def _begun(self) -> Any:
+        """SQLAlchemy's asyncpg connection adapter, its transaction begun."""
         adapted = self.adapted
         if adapted is None:
             adapted = self.adapted = self.conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
         if adapted._transaction is None and not adapted.autocommit:
             await adapted._start_transaction()  # SQLAlchemy begins lazily, on the first statement
+        return adapted
+
+    async def run(self, plan: Plan, params: Mapping[str, Any]) -> Any:
+        adapted = await self._begun()
         args = plan.arguments(params)
         driver: asyncpg.Connection = adapted._connection
         try:
@@ -131,6 +138,21 @@ class Runner:
                 processed.append(row)
             records = processed
         return Rows(plan.meta, make_rows(plan.meta, records))
+
+
+    async def run_many(self, plan: Plan, rows: list[Mapping[str, Any]]) -> Any:
+        """An INSERT/UPDATE/DELETE without RETURNING for each row: asyncpg's ``executemany``, one
+        pipelined round trip. Its rowcount is -1, as SQLAlchemy's asyncpg executemany answers."""
+        adapted = await self._begun()
+        args = [plan.arguments(row) for row in rows]
+        driver: asyncpg.Connection = adapted._connection
+        try:
+            await driver.executemany(plan.sql, args)
+        except asyncpg.PostgresError as error:
+            raise _translated(adapted, plan.sql, args[0], error) from error
+        done = Rows(_NO_ROWS, [])
+        done.rowcount = -1
+        return done
 
 
 def _rowcount(status: str) -> int:

@@ -41,6 +41,12 @@ def _fresh_statement() -> Any:
 _FRESH = prepared(_fresh_statement())
 
 
+def _same_keys(rows: list[Any]) -> bool:
+    """Every row a dict of the first's keys (a plan binds by name; SQLAlchemy runs anything else)."""
+    first = rows[0].keys()
+    return all(type(r) is dict and r.keys() == first for r in rows)
+
+
 def _outbox_row(event: Event, now: Any) -> dict[str, Any]:
     return {"event_id": event.id, "event_type": event.event_type(), "patient": event.patient,
             "partition": partition_of(event.patient, event.id), "facility": event.facility,
@@ -56,12 +62,16 @@ class SqlTransaction:
 
     async def execute(self, statement: Any, params: Params = None) -> Any:
         runner = self.runner
-        # a dict (or nothing): a list of rows is an executemany, which SQLAlchemy runs
-        if runner is not None and (params is None or type(params) is dict) and is_prepared(statement):
-            values = params or {}
-            plan = runner.plan(statement, values)
-            if plan is not None:
-                return await runner.run(plan, values)
+        if runner is not None and is_prepared(statement):
+            if params is None or type(params) is dict:
+                values = params or {}
+                plan = runner.plan(statement, values)
+                if plan is not None:
+                    return await runner.run(plan, values)
+            elif type(params) is list and params and type(params[0]) is dict:  # an executemany
+                plan = runner.plan(statement, params[0])
+                if plan is not None and plan.meta is None and _same_keys(params):
+                    return await runner.run_many(plan, params)
         return await self.conn.execute(statement, params)
 
     async def publish(self, event: Event) -> None:

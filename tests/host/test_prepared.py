@@ -152,9 +152,28 @@ async def test_a_rolled_back_unit_leaves_nothing(storage: SqlStorage) -> None:
         assert (await tx.execute(COUNT, {"patient": "12345678901234"})).scalar_one() == 0
 
 
+async def test_an_executemany_answers_as_sqlalchemy_and_runs_on_asyncpg(storage: SqlStorage) -> None:
+    rows = [row(), row(patient="33333333333333"), row(patient="33333333333333")]
+    async with storage.transaction() as tx:
+        await tx.execute(INSERT, rows)
+        await tx.execute(BUMP, [{"who": "33333333333333"}, {"who": "33333333333333"}])
+        await tx.execute(DROP, [{"patient": "12345678901234"}])
+    async with storage.transaction(readonly=True) as tx:
+        got = (await tx.execute(select(notes.c.id, notes.c.n).order_by(notes.c.id))).all()
+    assert sorted(got) == sorted((r["id"], 2) for r in rows[1:])
+    with pytest.raises(IntegrityError):  # a unique violation in any row: SQLAlchemy's error, all undone
+        async with storage.transaction() as tx:
+            await tx.execute(INSERT, [row(patient="55555555555555"), {**row(), "id": rows[1]["id"]}])
+    async with storage.transaction(readonly=True) as tx:
+        assert (await tx.execute(COUNT, {"patient": "55555555555555"})).scalar_one() == 0
+    if storage.dialect == "postgresql":
+        planned = {key[0]: plan for key, plan in storage._plans.items()}
+        assert planned[id(BUMP)] is not None and planned[id(DROP)] is not None
+
+
 async def test_what_a_plan_cannot_do_goes_through_sqlalchemy(storage: SqlStorage) -> None:
     async with storage.transaction() as tx:
-        await tx.execute(INSERT, [row(), row(patient="33333333333333")])  # executemany
+        await tx.execute(INSERT, [row(), {**row(patient="33333333333333"), "extra": 1}])  # keys differ
         defaulted = {k: v for k, v in row(patient="44444444444444").items() if k != "n"}
         await tx.execute(INSERT, defaulted)  # the column default is SQLAlchemy's to fill in
         found = (await tx.execute(ANY_OF, {"who": ["33333333333333", "44444444444444"]})).all()

@@ -40,19 +40,25 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
 
-    run = Runner.run
+    run, run_many = Runner.run, Runner.run_many
 
     async def running(self: Runner, plan: Any, params: Any) -> Any:
         sent.append(plan.sql)
         return await run(self, plan, params)
 
+    async def running_many(self: Runner, plan: Any, rows: Any) -> Any:
+        sent.append(plan.sql)
+        return await run_many(self, plan, rows)
+
     event.listen(Engine, "before_cursor_execute", seen)
     monkeypatch.setattr(Runner, "run", running)
+    monkeypatch.setattr(Runner, "run_many", running_many)
     try:
         yield sent
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
         monkeypatch.setattr(Runner, "run", run)
+        monkeypatch.setattr(Runner, "run_many", run_many)
 
 
 def exam() -> list[dict[str, Any]]:

@@ -14,16 +14,21 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core.errors import ValidationFailed
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
 from host.pluginapi import EventHandler
 from plugins.erecipe.tables import card_diagnoses
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 REFUSED = ("refuted", "entered_in_error")
 _RANK = ("confirmed", "provisional", "refuted", "entered_in_error")  # what the card says, strongest first
+_D = card_diagnoses.c
+# built once: every issue asks for the card's word, every diagnosis event for its row
+_SAID = prepared(select(_D.status, _D.verification).where(_D.pinfl == bindparam("pinfl"),
+                                                         _D.code == bindparam("code")))
+_ROW = prepared(select(card_diagnoses).where(_D.entry_id == bindparam("entry_id")))
 
 
 class Seen(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,7 +61,7 @@ async def project(event: Event, tx: Transaction) -> None:
     if seen is None or event.patient is None:
         return
     entry_id = seen.entry_id
-    row = (await tx.execute(select(card_diagnoses).where(card_diagnoses.c.entry_id == entry_id))).first()
+    row = (await tx.execute(_ROW, {"entry_id": entry_id})).first()
     if row is None:
         await tx.execute(card_diagnoses.insert().values(
             entry_id=entry_id, pinfl=event.patient, code=seen.code,
@@ -69,15 +74,14 @@ async def project(event: Event, tx: Transaction) -> None:
     if seen.version >= row.entry_version:
         values.update(status=seen.status, entry_version=seen.version, updated_at=event.occurred_at)
     if values:
-        await tx.execute(update(card_diagnoses).where(card_diagnoses.c.entry_id == entry_id).values(**values))
+        await tx.execute(update(card_diagnoses).where(_D.entry_id == entry_id).values(**values))
 
 
 async def on_card(tx: Transaction, pinfl: str, code: str) -> str:
     """``confirmed``, ``provisional``, ``refuted``, ``entered_in_error`` or ``absent``: the strongest
     thing the card says of this code (one current confirmed entry outweighs an older refuted one)."""
     said = set()
-    for r in await tx.execute(select(card_diagnoses.c.status, card_diagnoses.c.verification).where(
-            card_diagnoses.c.pinfl == pinfl, card_diagnoses.c.code == code)):
+    for r in await tx.execute(_SAID, {"pinfl": pinfl, "code": code}):
         said.add(r.verification if r.status == "current" else r.status)
     return next((s for s in _RANK if s in said), "absent")
 

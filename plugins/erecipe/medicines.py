@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, bindparam, func, or_, select
 
 from plugins.erecipe.tables import medicine_gtins, medicines
-from ports.storage import Transaction
+from ports.storage import Transaction, prepared
 
 GTIN = re.compile(r"^[0-9]{8,14}\Z")
 _STRENGTH = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(\S+)\s*\Z")
@@ -96,46 +97,66 @@ def gtin14(code: str) -> str:
     return code.rjust(14, "0")
 
 
-async def _load(tx: Transaction, where: Any) -> list[Medicine]:
-    rows = (await tx.execute(select(medicines).where(where).order_by(medicines.c.inn, medicines.c.trade_name,
-                                                                     medicines.c.id).limit(200))).all()
-    if not rows:
-        return []
-    codes: dict[UUID, list[str]] = {r.id: [] for r in rows}
-    for g in await tx.execute(select(medicine_gtins).where(medicine_gtins.c.medicine_id.in_(list(codes)))
-                              .order_by(medicine_gtins.c.gtin)):
-        codes[g.medicine_id].append(g.gtin)
-    fields = [f for f in Medicine.__struct_fields__ if f not in ("gtins", "current")]
-    return [Medicine(**{f: getattr(r, f) for f in fields}, gtins=codes[r.id], current=r.superseded_at is None)
-            for r in rows]
+_M = medicines.c
+_FIELDS = tuple(f for f in Medicine.__struct_fields__ if f not in ("gtins", "current"))
+_VALUES = attrgetter(*_FIELDS)
+
+
+def _joined(where: Any) -> Any:
+    """The first 200 versions ``where`` holds, each on one row per GTIN (or one with none), in one
+    query ordered so that :func:`_grouped` can gather a product's GTINs as they come."""
+    found = select(medicines).where(where).order_by(_M.inn, _M.trade_name, _M.id).limit(200).subquery()
+    g = medicine_gtins.c
+    return (select(found, g.gtin).outerjoin(medicine_gtins, g.medicine_id == found.c.id)
+            .order_by(found.c.inn, found.c.trade_name, found.c.id, g.gtin))
 
 
 def _current() -> Any:
-    return medicines.c.superseded_at.is_(None)
+    return _M.superseded_at.is_(None)
+
+
+# built once: prescribing and dispensing look products up on every line (func.lower and the rest
+# cost more to build and compile per call than the query takes)
+_BY_ID = prepared(_joined(_M.id == bindparam("id")))
+_BY_GTIN = prepared(_joined(and_(_M.id.in_(select(medicine_gtins.c.medicine_id).where(
+    medicine_gtins.c.gtin == bindparam("gtin"))), _current())))
+_BY_NUMBER = prepared(_joined(and_(_M.registration_number == bindparam("number"), _current())))
+_BY_INN = prepared(_joined(and_(
+    func.lower(_M.inn) == bindparam("inn", type_=String()), _current(),
+    func.lower(_M.form) == bindparam("form", type_=String()),
+    _M.strength_value == bindparam("value"), _M.strength_unit == bindparam("unit"))))
+
+
+def _grouped(rows: Any) -> list[Medicine]:
+    found: list[Medicine] = []
+    codes: list[str] = []
+    last = None
+    for r in rows:
+        if r.id != last:
+            last, codes = r.id, []
+            found.append(Medicine(**dict(zip(_FIELDS, _VALUES(r), strict=True)), gtins=codes,
+                                  current=r.superseded_at is None))
+        if r.gtin is not None:
+            codes.append(r.gtin)
+    return found
 
 
 async def by_ref(tx: Transaction, ref: str) -> Medicine | None:
     """A register id (that version), a GTIN or a registration number (the current version)."""
     ref = ref.strip()
     try:
-        found = await _load(tx, medicines.c.id == UUID(ref))
+        found = _grouped(await tx.execute(_BY_ID, {"id": UUID(ref)}))
     except ValueError:
-        if GTIN.match(ref):
-            held = select(medicine_gtins.c.medicine_id).where(medicine_gtins.c.gtin == gtin14(ref))
-            found = await _load(tx, and_(medicines.c.id.in_(held), _current()))
-        else:
-            found = []
-        found = found or await _load(tx, and_(medicines.c.registration_number == ref, _current()))
+        found = _grouped(await tx.execute(_BY_GTIN, {"gtin": gtin14(ref)})) if GTIN.match(ref) else []
+        found = found or _grouped(await tx.execute(_BY_NUMBER, {"number": ref}))
     return found[0] if found else None
 
 
 async def by_inn(tx: Transaction, inn: str, form: str, strength: str) -> list[Medicine]:
     """The current products of this INN, form and strength (any trade name)."""
     value, unit = strength_of(strength)
-    found = await _load(tx, and_(func.lower(medicines.c.inn) == inn.strip().lower(), _current(),
-                                 func.lower(medicines.c.form) == form.strip().lower(),
-                                 medicines.c.strength_value == value, medicines.c.strength_unit == unit))
-    return found
+    return _grouped(await tx.execute(_BY_INN, {"inn": inn.strip().lower(), "form": form.strip().lower(),
+                                                "value": value, "unit": unit}))
 
 
 async def search(tx: Transaction, q: str, *, include_history: bool = False, limit: int = 50
@@ -149,5 +170,5 @@ async def search(tx: Transaction, q: str, *, include_history: bool = False, limi
                 medicines.c.inn.like(raw), medicines.c.trade_name.like(raw),
                 medicines.c.atc.like(f"{q.upper()}%"), medicines.c.registration_number == q,
                 *([medicines.c.id.in_(held)] if held is not None else []))
-    found = await _load(tx, match if include_history else and_(match, _current()))
+    found = _grouped(await tx.execute(_joined(match if include_history else and_(match, _current()))))
     return found[:limit]

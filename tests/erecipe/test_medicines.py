@@ -88,6 +88,12 @@ async def test_register_import_search_and_versions(db_url: str, tmp_path: Path) 
         assert (report.created, report.changed, report.unchanged) == (0, 2, len(DEMO) - 2)
         async with rt.storage.transaction(readonly=True) as tx:  # the demo file round-trips
             stored = {m.registration_number: m for m in await medicines.search(tx, "", limit=100)}
+            for m in stored.values():  # each lookup answers a product as search does, its GTINs with it
+                assert await medicines.by_ref(tx, str(m.id)) == m
+                assert await medicines.by_ref(tx, m.registration_number) == m
+                assert [await medicines.by_ref(tx, g.lstrip("0")) for g in m.gtins] == [m] * len(m.gtins)
+                assert await medicines.by_inn(tx, m.inn.upper(), m.form, m.strength) == [
+                    p for p in stored.values() if medicines.same_product(m, p)]
         for row in DEMO:
             m = msgspec.to_builtins(stored[row["registration_number"]])
             back = {**m, "strength": f"{m['strength_value']} {m['strength_unit']}", "gtins": " ".join(

@@ -10,6 +10,7 @@ as recent as the one they came from: whatever the order, the row is the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,10 @@ _D = card_diagnoses.c
 _SAID = prepared(select(_D.status, _D.verification).where(_D.pinfl == bindparam("pinfl"),
                                                          _D.code == bindparam("code")))
 _ROW = prepared(select(card_diagnoses).where(_D.entry_id == bindparam("entry_id")))
+_ROWS = select(card_diagnoses).where(_D.entry_id.in_(bindparam("ids", expanding=True)))  # many: SQLAlchemy's
+_INSERT = prepared(card_diagnoses.insert())
+_SET = ("code", "code_version", "verification", "status", "entry_version", "updated_at")
+_UPDATE = prepared(update(card_diagnoses).where(_D.entry_id == bindparam("row_id")))  # every _SET column
 
 
 class Seen(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,26 +60,44 @@ def _seen(event: Event) -> Seen | None:
     return None
 
 
+def _applied(row: dict[str, Any] | None, seen: Seen, event: Event) -> dict[str, Any]:
+    """The entry's row (column -> value) after ``event``: a new row if ``row`` is None."""
+    if row is None:
+        return {"entry_id": seen.entry_id, "pinfl": event.patient, "code": seen.code,
+                "code_version": seen.version if seen.code else 0, "verification": seen.verification,
+                "status": seen.status, "entry_version": seen.version, "updated_at": event.occurred_at}
+    row = dict(row)
+    if seen.code is not None and seen.version >= row["code_version"]:  # the version's content
+        row.update(code=seen.code, code_version=seen.version, verification=seen.verification)
+    if seen.version >= row["entry_version"]:
+        row.update(status=seen.status, entry_version=seen.version, updated_at=event.occurred_at)
+    return row
+
+
 async def project(event: Event, tx: Transaction) -> None:
     """The event handler: insert the entry's row or bring it up to the newest version seen."""
-    seen = _seen(event)
-    if seen is None or event.patient is None:
+    await project_all([event], tx)
+
+
+async def project_all(events: Sequence[Event], tx: Transaction) -> None:
+    """The batch handler: each entry's events applied in order in memory, as :func:`project` would
+    one by one, then one select, one insert and one update for them all."""
+    seen = [(s, e) for e in events if e.patient is not None and (s := _seen(e)) is not None]
+    ids = list(dict.fromkeys(s.entry_id for s, _ in seen))
+    if not ids:
         return
-    entry_id = seen.entry_id
-    row = (await tx.execute(_ROW, {"entry_id": entry_id})).first()
-    if row is None:
-        await tx.execute(card_diagnoses.insert().values(
-            entry_id=entry_id, pinfl=event.patient, code=seen.code,
-            code_version=seen.version if seen.code else 0, verification=seen.verification,
-            status=seen.status, entry_version=seen.version, updated_at=event.occurred_at))
-        return
-    values: dict[str, Any] = {}
-    if seen.code is not None and seen.version >= row.code_version:  # the version's content
-        values.update(code=seen.code, code_version=seen.version, verification=seen.verification)
-    if seen.version >= row.entry_version:
-        values.update(status=seen.status, entry_version=seen.version, updated_at=event.occurred_at)
-    if values:
-        await tx.execute(update(card_diagnoses).where(_D.entry_id == entry_id).values(**values))
+    found = (await tx.execute(_ROW, {"entry_id": ids[0]}) if len(ids) == 1
+             else await tx.execute(_ROWS, {"ids": ids})).all()
+    stored = {r.entry_id: dict(r._mapping) for r in found}
+    rows: dict[UUID, dict[str, Any]] = {}
+    for said, event in seen:
+        rows[said.entry_id] = _applied(rows.get(said.entry_id) or stored.get(said.entry_id), said, event)
+    new = [row for entry, row in rows.items() if entry not in stored]
+    old = [{"row_id": entry, **{c: row[c] for c in _SET}} for entry, row in rows.items()
+           if entry in stored and row != stored[entry]]
+    for statement, params in ((_INSERT, new), (_UPDATE, old)):
+        if params:  # a list: one executemany
+            await tx.execute(statement, params[0] if len(params) == 1 else params)
 
 
 async def on_card(tx: Transaction, pinfl: str, code: str) -> str:
@@ -101,5 +124,6 @@ def _is_diagnosis(event: Event) -> bool:
     return getattr(event, "kind", None) == "diagnosis"
 
 
-HANDLER = EventHandler(consumer="erecipe.card_diagnoses", handle=project, accepts=_is_diagnosis, event_types=(
+HANDLER = EventHandler(consumer="erecipe.card_diagnoses", handle=project, handle_batch=project_all,
+                       accepts=_is_diagnosis, event_types=(
     EntryRecorded.event_type(), EntryCorrected.event_type(), EntryEnteredInError.event_type()))

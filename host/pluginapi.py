@@ -25,6 +25,7 @@ from ports import encounter_card, encounters
 from ports.audit import AuditTrail
 from ports.conflicts import run_unit
 from ports.directory import SERVICE as DIRECTORY
+from ports.directory import PatientSummary
 from ports.encounters import Encounters
 from ports.storage import Storage, Transaction
 
@@ -454,7 +455,7 @@ class FhirRequest(msgspec.Struct, kw_only=True):
         the PINFL, so URLs and logs carry no national number)."""
         if pinfl not in self._refs:
             found = await self.services[DIRECTORY].by_pinfl(pinfl, self.tx)
-            self._refs[pinfl] = ({"reference": f"Patient/{found.id}", "display": _name(found)} if found
+            self._refs[pinfl] = (_reference(found) if found
                                  else {"identifier": {"system": self.pinfl_system, "value": pinfl}})  # type: ignore[dict-item]
         return self._refs[pinfl]
 
@@ -465,6 +466,19 @@ class FhirWrite(FhirRequest, kw_only=True):
     ``principal``, ``facility``, module ``settings`` and ``audit``) as a native route's handler gets."""
 
     ctx: Context
+    _patients: dict[UUID, PatientSummary | None] = msgspec.field(default_factory=dict)
+
+    async def patient(self, patient_id: UUID) -> PatientSummary | None:
+        """The patient with this id (None: unknown, or no directory), read once per transaction
+        Bundle: its entries share this memo, so an examination's entries read their subject once.
+        Answers :meth:`patient_ref` for them too. Nothing in a Bundle changes a patient."""
+        if patient_id not in self._patients:
+            directory = self.services.get(DIRECTORY)
+            found = await directory.by_id(patient_id, self.tx) if directory else None
+            self._patients[patient_id] = found
+            if found is not None:
+                self._refs.setdefault(found.pinfl, _reference(found))
+        return self._patients[patient_id]
 
 
 FhirRead = Callable[[FhirRequest, str], Awaitable[FhirItem | None]]
@@ -557,6 +571,10 @@ def encounter_resource(kit: Encounters, *, object: str, statuses: dict[str, str]
 
 def _name(p: Any) -> str:
     return " ".join(x for x in (p.surname, p.given_name, p.patronymic) if x)
+
+
+def _reference(p: Any) -> dict[str, str]:
+    return {"reference": f"Patient/{p.id}", "display": _name(p)}
 
 
 __all__ = [

@@ -7,13 +7,17 @@ module installed, as the guard decides for the native record route. A mix the ca
 is refused whole, and the refusal audited. Then every entry runs, in order, in ONE unit of work
 (:func:`ports.conflicts.run_unit`) through its module's ``create``, which writes as the native
 route does (rows, events, audit entries; the events and audit entries held to the end and written
-at once, :mod:`host.fhir.transaction_unit`). A failing entry rolls all of it back and the answer names
-it: an OperationOutcome whose ``expression`` is e.g. ``Bundle.entry[2].resource.valueQuantity``.
+at once, :mod:`host.fhir.transaction_unit`). The entries share what they read of their patients
+(``FhirWrite.patient``, ``patient_ref``; a memo per attempt of the unit), so an examination's four
+entries read their subject once, as the native route does. A failing entry rolls all of it back
+and the answer names it: an OperationOutcome whose ``expression`` is e.g.
+``Bundle.entry[2].resource.valueQuantity``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -27,6 +31,7 @@ from host.fhir.transaction_checks import Refused, at, checked, may_write, planne
 from host.fhir.transaction_unit import HeldEvents
 from host.pluginapi import Context, FhirItem, FhirWrite
 from ports.conflicts import run_unit
+from ports.directory import PatientSummary
 from ports.storage import Transaction
 
 __all__ = ["Refused", "run"]
@@ -57,11 +62,12 @@ async def run(call: Call, by_type: dict[str, list[Provider]], body: dict[str, An
 
     async def work(tx: Transaction) -> list[FhirItem]:
         held, trail, refs = HeldEvents(tx), audit.Batch(), dict[str, dict[str, str]]()
+        patients = dict[UUID, PatientSummary | None]()  # per attempt: a retried unit reads afresh
         batched = {m: msgspec.structs.replace(c, trail=trail) for m, c in contexts.items()}
         made = []
         for i, (entry, provider) in enumerate(zip(found, writers, strict=True)):
             req = FhirWrite(tx=held, services=call.runtime.services, pinfl_system=call.pinfl_system,
-                            ctx=batched[provider.module or ""], _refs=refs)
+                            ctx=batched[provider.module or ""], _refs=refs, _patients=patients)
             create = provider.resource.create
             assert create is not None
             try:

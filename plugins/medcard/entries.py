@@ -111,9 +111,9 @@ def reads_card(data: EntryIn) -> bool:
 
 
 async def record(tx: Transaction, patient_id: UUID, data: EntryIn, *, by: Author,
-                 late_after: timedelta, audit: Audit) -> Entry:
+                 late_after: timedelta, audit: Audit, patient: tuple[str, Any] | None = None) -> Entry:
     now = utcnow()
-    pinfl, found = await check(tx, patient_id, data, now)
+    pinfl, found = await check(tx, patient_id, data, now, patient=patient)
     row = new_row(patient_id, data, found, by, now, entry_id=None, version=1,
                   late=now - data.performed_at > late_after)
     await write(tx, pinfl, [row], by, audit)

@@ -155,9 +155,11 @@ def writer(map_: Callable[[dict[str, Any]], tuple[Any, dict[str, str]]], read: F
         assert patient is not None
         data, fields = map_(resource)
         ctx = req.ctx
+        known = await req.patient(patient)  # read once per Bundle; if unknown, record reads and refuses
+        seen = None if known is None else (known.pinfl, known.birth_date)
         try:
             entry = await entries.record(req.tx, patient, data, by=author(ctx), late_after=late_after(ctx),
-                                         audit=ctx.audit)
+                                         audit=ctx.audit, patient=seen)
         except NotFound:
             raise fail("subject", f"no Patient/{patient}", NotFound) from None
         except ValidationFailed as e:

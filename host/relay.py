@@ -39,7 +39,7 @@ __all__ = ["MAX_PAUSE_SECONDS", "Relay", "consumers_of"]  # host.consumers impor
 log = logging.getLogger("shifo.relay")
 FULL_SCAN_SECONDS = 10.0
 MAX_PAUSE_SECONDS = 10.0  # the longest wait between passes while they fail
-BUSY_SECONDS = 0.02  # the next pass after partitions with pending rows were held by another relay
+BUSY_SECONDS = 0.005  # the next pass after partitions with pending rows were held by another relay
 
 
 class Relay:

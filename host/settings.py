@@ -39,7 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     relay_poll_seconds: float = 1.0
     relay_max_attempts: int = 5
     relay_backoff_seconds: float = 0.5
-    relay_gather_seconds: float = 0.02
+    relay_gather_seconds: float = 0.005
     run_relay: bool = True
     # module consumers (durable messaging only: with the in-process adapter the relay delivers)
     run_consumers: bool = True

@@ -1,8 +1,10 @@
 """The probes of ``propagation.py``: diagnoses written one at a time, timed to their handlers
 and to the patient's open stream, while wrk (optionally) writes to other patients at a set pace.
 
-Times: the client's clock when each 201 arrives; ``shifo_inbox.processed_at`` (stamped when a
-consumer's transaction takes the event; the latest of the event's consumers counts); when the
+Times: the client's clock when each 201 arrives; the handlers': with nats
+``shifo_inbox.processed_at`` (stamped when a consumer's transaction takes the event; the latest of
+the event's consumers counts), with the in-process adapter, whose relay records no inbox rows, the
+outbox row's ``delivered_at`` (stamped after the handlers, in their transaction); when the
 stream's message arrives here. The breakdown uses the outbox row: ``created_at`` (stamped before
 the insert) and ``delivered_at`` (stamped by the relay when it marks the row: with the in-process
 adapter after the handlers ran, with nats after the broker acknowledged the publish).
@@ -27,7 +29,8 @@ from world import World, wrk_post
 
 PACED_CONNECTIONS = 8
 DIAGNOSIS = {"code": "J06.9", "rank": "secondary", "verification": "provisional"}
-EVENTS = """SELECT o.payload, o.created_at, o.delivered_at, max(i.processed_at) AS handled,
+EVENTS = """SELECT o.payload, o.created_at, o.delivered_at,
+            coalesce(max(i.processed_at), o.delivered_at) AS handled,
             count(i.event_id) AS consumers
             FROM shifo_outbox o LEFT JOIN shifo_inbox i ON i.event_id = o.event_id
             WHERE o.patient = $1 AND o.event_type = 'medcard.entry_recorded' GROUP BY o.seq"""

@@ -5,8 +5,10 @@
 
 A probe writes a diagnosis (three module consumers take one) to its own patient, one at a time,
 every ``--interval`` ms, and notes the client's clock when the 201 arrives. The handlers' time is
-``shifo_inbox.processed_at`` (stamped when a consumer's transaction takes the event: the latest of
-the event's consumers), the stream's is when the patient's SSE message arrives here. All clocks are
+``shifo_inbox.processed_at`` with nats (stamped when a consumer's transaction takes the event: the
+latest of the event's consumers) and the outbox row's ``delivered_at`` in-process (its relay
+records no inbox rows; the mark follows the handlers in their transaction); the stream's is when
+the patient's SSE message arrives here. All clocks are
 this machine's. Loads: the probe alone ("light"), and the probe plus wrk paced at half the rate a
 short saturating run reached ("half"). Goal (issue #21): p99 <= 20 ms.
 

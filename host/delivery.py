@@ -1,10 +1,14 @@
 """How a batch of events reaches the modules' handlers (the relay or the consumers decide when).
 
-Usually every consumer takes the batch in the claim's own transaction, which also records each
-(consumer, event id) so a re-delivered event is never applied twice, and marks the batch
-delivered: one commit per batch. If a handler raises, all of it rolls back and the batch is
-delivered again consumer by consumer, each in a transaction of its own, and one event at a time
-for a consumer whose batch failed, so a failure stays with its consumer and event. (On PostgreSQL
+Usually every consumer takes the batch in the claim's own transaction, which also marks the batch
+delivered: one commit per batch. That transaction records nothing in the inbox: once it commits
+the events are never claimed again, and if it does not, nothing of it happened. It only reads the
+inbox, for (consumer, event) pairs handled on another path: consumer by consumer (below), whose
+transactions on SQLite commit apart from the mark, so a crash between them offers the batch
+again. If a handler raises, all of it rolls back and the batch is delivered again consumer by
+consumer, each in a transaction of its own that records (consumer, event id) in the inbox, and
+one event at a time for a consumer whose batch failed, so a failure stays with its consumer and
+event. (On PostgreSQL
 those are savepoints of the claim's transaction: the storage never gives the claim's task a second
 connection while it holds the relay's lock; see ``adapters.storage.claimed``.) A delivery that
 keeps failing is retried with exponential backoff and parked after ``max_attempts``: due retries
@@ -89,7 +93,7 @@ class Deliveries:
                     if events is None:
                         events = mine[handler.consumer] = []
                     events.append(event)
-        return await self._apply_all(mine, tx)
+        return await self._apply_all(mine, tx, record=False)
 
     async def each_in(self, batches: list[tuple[EventHandler, Batch]],
                       tx: Transaction) -> list[tuple[str, list[Event]]]:
@@ -106,13 +110,19 @@ class Deliveries:
                     events.append(event)
         return await self._apply_all({c: e for c, e in mine.items() if e}, tx)
 
-    async def _apply_all(self, mine: dict[str, list[Event]],
-                         tx: Transaction) -> list[tuple[str, list[Event]]]:
+    async def _apply_all(self, mine: dict[str, list[Event]], tx: Transaction, *,
+                         record: bool = True) -> list[tuple[str, list[Event]]]:
+        """``record=False``: ``tx`` also marks the events delivered (the relay's claim), so the
+        inbox is only read, for handling recorded by another path (see the module docstring)."""
         order = [(h, mine[c]) for c, h in self.consumers.items() if c in mine]  # in the usual order
         wanted = [(h.consumer, e.id) for h, events in order for e in events]
         if not wanted:
             return []
-        fresh = await tx.fresh_deliveries(wanted)
+        if record:
+            fresh = await tx.fresh_deliveries(wanted)
+        else:
+            before = await tx.handled_before(wanted)
+            fresh = set(wanted).difference(before) if before else set(wanted)
         first_time = len(fresh) == len(wanted)  # as usual: then no pair need be looked up
         done: list[tuple[str, list[Event]]] = []
         for handler, events in order:

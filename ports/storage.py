@@ -60,6 +60,12 @@ class Transaction(Protocol):
     async def fresh_deliveries(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
         """:meth:`first_delivery` for many (consumer, event id) pairs at once: those not handled before."""
 
+    async def handled_before(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        """Of ``wanted`` (consumer, event id) pairs, those recorded as handled before; records
+        nothing. For a delivery whose transaction also marks its events delivered (the in-process
+        relay's claim): once it commits the events are never offered again, so only handling
+        recorded by another path (a consumer on its own, a retry) needs looking up."""
+
 
 class StoredEvent(msgspec.Struct, frozen=True):
     seq: int

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, exists, func, insert, select
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,6 +39,20 @@ def _fresh_statement() -> Any:
 
 
 _FRESH = prepared(_fresh_statement())
+
+
+def _before_statement() -> Any:
+    """PostgreSQL: which of any number of (consumer, event id) pairs are recorded (one prepared
+    statement, two arrays), reading only the inbox's primary key."""
+    wanted = select(func.unnest(bindparam("consumers", type_=ArrayLiteral(inbox.c.consumer.type)))
+                    .label("consumer"),
+                    func.unnest(bindparam("events", type_=ArrayLiteral(inbox.c.event_id.type)))
+                    .label("event_id")).cte("wanted")
+    return select(inbox.c.consumer, inbox.c.event_id).join(
+        wanted, and_(inbox.c.consumer == wanted.c.consumer, inbox.c.event_id == wanted.c.event_id))
+
+
+_BEFORE = prepared(_before_statement())
 
 
 def _same_keys(rows: list[Any]) -> bool:
@@ -104,3 +118,17 @@ class SqlTransaction:
         result = await self.conn.execute(sqlite.insert(inbox).values(rows).on_conflict_do_nothing()
                                          .returning(inbox.c.consumer, inbox.c.event_id))
         return {(c, e) for c, e in result.all()}
+
+    async def handled_before(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        if not wanted:
+            return set()
+        if self.dialect == "postgresql":
+            found = await self.execute(_BEFORE, {"consumers": [c for c, _ in wanted],
+                                                 "events": [e for _, e in wanted]})
+            return {(c, e) for c, e in found.all()}
+        by_consumer: dict[str, list[UUID]] = {}
+        for c, e in wanted:
+            by_consumer.setdefault(c, []).append(e)
+        found = await self.conn.execute(select(inbox.c.consumer, inbox.c.event_id).where(or_(*(
+            and_(inbox.c.consumer == c, inbox.c.event_id.in_(ids)) for c, ids in by_consumer.items()))))
+        return {(c, e) for c, e in found.all()}

@@ -46,6 +46,9 @@ class HeldEvents:
     async def fresh_deliveries(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
         return await self.tx.fresh_deliveries(wanted)
 
+    async def handled_before(self, wanted: Sequence[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        return await self.tx.handled_before(wanted)
+
     async def flush(self, audit: Batch) -> None:
         """The held events with one statement, then the held audit entries at once."""
         events, self.events = self.events, []

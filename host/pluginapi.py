@@ -290,7 +290,7 @@ def encounter_handlers(kit: Encounters, *, also: BatchHandlerFn | None = None) -
                      handle_batch=entries),
         EventHandler(consumer=f"{name}_entry_errors", event_types=encounters.ERRORS, handle=kit.on_mark),
         EventHandler(consumer=f"{kit.module}.prescriptions", event_types=encounters.ISSUED,
-                     handle=kit.on_issued),
+                     handle=kit.on_issued, handle_batch=kit.on_issued_all),
         EventHandler(consumer=f"{kit.module}.prescription_cancellations", event_types=encounters.CANCELLED,
                      handle=kit.on_mark),
     ]

@@ -94,9 +94,14 @@ class Encounters:
         """The patient's encounter at ``facility`` open at ``at`` (with ``discharge_day``: or
         closed later that same day)."""
         row = (await tx.execute(self._begun_here, {"pinfl": pinfl, "facility": facility, "at": at})).first()
-        if row is None or row.closed is None or row.closed >= at:
-            return None if row is None else row.id
-        return row.id if self.discharge_day and row.closed.date() == at.date() else None
+        return None if row is None else self._owning(row.id, row.closed, at)
+
+    def _owning(self, encounter: UUID, closed: datetime | None, at: datetime) -> UUID | None:
+        """The encounter begun last before ``at`` takes what happened at ``at`` if it was open
+        then (with ``discharge_day``: or closed earlier that day)."""
+        if closed is None or closed >= at:
+            return encounter
+        return encounter if self.discharge_day and closed.date() == at.date() else None
 
     async def on_entries(self, events: Sequence[ev.Event], tx: Transaction) -> None:
         """Card entry versions join their encounter and every encounter already holding the entry,
@@ -113,6 +118,26 @@ class Encounters:
         if event.patient and event.facility:
             owner = await self.open_at(tx, event.patient, event.facility, event.occurred_at)
             await self.mirror.apply(tx, [(told(event), owner)])
+
+    async def on_issued_all(self, events: Sequence[ev.Event], tx: Transaction) -> None:
+        """:meth:`on_issued` for a batch: the encounters of all its patients in one query (the
+        relay runs this for every prescription issued anywhere), then the versions in order."""
+        issued = [e for e in events if isinstance(e, ev.PrescriptionIssued) and e.patient and e.facility]
+        if not issued:
+            return
+        times = [e.occurred_at for e in issued]
+        first = min(times)
+        if self.discharge_day:  # a stay closed earlier on an issue's day still takes it
+            first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+        rows = (await tx.execute(self._periods[tx.dialect], {
+            "pinfls": sorted({e.patient for e in issued}), "first": first, "last": max(times)})).all()
+        seen = []
+        for e in issued:  # rows newest first: the encounter begun last before the issue decides
+            at = e.occurred_at
+            row = next((r for r in rows if r.pinfl == e.patient and r.facility == e.facility
+                        and r.opened <= at), None)
+            seen.append((told(e), None if row is None else self._owning(row.id, row.closed, at)))
+        await self.mirror.apply(tx, seen)
 
 
 async def find_patient(services: dict[str, Any], tx: Transaction, patient_id: UUID) -> PatientSummary:

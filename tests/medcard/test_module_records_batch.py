@@ -34,6 +34,7 @@ class Counted:
 
     def __init__(self, tx: Transaction) -> None:
         self.tx, self.calls = tx, list[tuple[Any, Any]]()
+        self.dialect = tx.dialect
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
         self.calls.append((statement, params))

@@ -121,7 +121,10 @@ class Encounters:
 
     async def on_issued_all(self, events: Sequence[ev.Event], tx: Transaction) -> None:
         """:meth:`on_issued` for a batch: the encounters of all its patients in one query (the
-        relay runs this for every prescription issued anywhere), then the versions in order."""
+        relay runs this for every prescription issued anywhere), then the versions in order. The
+        query reads only periods reaching into the batch's span; that finds the same encounter as
+        :meth:`open_at` because a patient's encounters at one facility never overlap (one open at
+        a time, by the modules' unique indexes), as :meth:`owners_of` relies on for entries."""
         issued = [e for e in events if isinstance(e, ev.PrescriptionIssued) and e.patient and e.facility]
         if not issued:
             return

@@ -43,6 +43,7 @@ def make_engine(url: str, *, echo: bool = False, connect_timeout: float = 3.0,
             _sqlite_directory(Path(parsed.database).parent)
         engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, **JSON_CODING)
         _tune_sqlite(engine)
+        engine.sync_engine.dialect.do_terminate = _stop_sqlite  # type: ignore[method-assign]
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(parsed, echo=echo, poolclass=NullPool, connect_args={
@@ -60,6 +61,16 @@ def _sqlite_directory(parent: Path) -> None:
         parent.mkdir(exist_ok=True)
         return
     raise ValueError(f"the directory {str(parent)!r} of the SQLite database does not exist")
+
+
+def _stop_sqlite(dbapi_connection: Any) -> None:
+    """How SQLite connections are terminated (a cancelled statement, say): aiosqlite's ``stop()``,
+    which closes the connection on its own thread after what is queued there, and waits for nothing.
+    The dialect's own way awaits a graceful ``close()`` in a task of its own; when the caller is
+    cancelled again meanwhile (anyio's cancel scopes do so, a streaming response's among them) it
+    stops the thread under that ``close()``, which then never ends: a task left behind for good,
+    and a process (or a test's event loop) that hangs when it shuts down and waits for it."""
+    dbapi_connection.driver_connection.stop()
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

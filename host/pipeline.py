@@ -33,7 +33,8 @@ class Pipeline:
         self.messaging = messaging
         self.relay = Relay(storage, handlers, messaging, batch=s.relay_batch,
                            poll_seconds=s.relay_poll_seconds, max_attempts=s.relay_max_attempts,
-                           backoff_seconds=s.relay_backoff_seconds, gather_seconds=s.relay_gather_seconds)
+                           backoff_seconds=s.relay_backoff_seconds, gather_seconds=s.relay_gather_seconds,
+                           gather_max_seconds=s.relay_gather_max_seconds)
         self.consumers: Consumers | None = None
         check_grouping(s)
         if messaging.durable:

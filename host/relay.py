@@ -9,9 +9,15 @@ is not left waiting.
 
 **Gathering.** When idle, a wake-up is served at once (an isolated commit goes out without delay).
 After a full batch the next pass follows at once (its events are already waiting). Only when a
-commit woke the relay while it was passing does it gather: the next pass starts
-``gather_seconds`` after *that first commit*, not after the pass, so commits arriving together
-share a claim and a transaction while no event waits longer than the window plus one pass.
+commit woke the relay while it was passing does it gather: the next pass starts a window after
+*that first commit*, not after the pass, so commits arriving together share a claim and a
+transaction while no event waits longer than the window plus one pass. The window starts at
+``gather_seconds`` and grows by a tenth of the way to ``gather_max_seconds`` with each pass that
+finds the relay still busy; the first time it finds it idle, it is back at ``gather_seconds``.
+So at light and moderate load (the relay often idle) an event waits at most about
+``gather_seconds`` plus a pass, while a process saturated with writes (the relay never idle, a
+pass's fixed statements costing about what a request does) gathers several times as many commits
+per pass and spends its CPU on requests.
 
 On a timer, not on every wake-up, a pass also runs due retries (unless the adapter is durable)
 and raises the floor (:meth:`host.relay_pass.Passes.settle`); every ``FULL_SCAN_SECONDS`` that
@@ -45,11 +51,14 @@ BUSY_SECONDS = 0.005  # the next pass after partitions with pending rows were he
 class Relay:
     def __init__(self, storage: Storage, handlers: list[EventHandler], messaging: Messaging | None = None,
                  *, batch: int = 200, poll_seconds: float = 1.0, max_attempts: int = 5,
-                 backoff_seconds: float = 0.5, gather_seconds: float = 0.0) -> None:
+                 backoff_seconds: float = 0.5, gather_seconds: float = 0.0,
+                 gather_max_seconds: float | None = None) -> None:
         self.storage = storage
         self.poll_seconds = poll_seconds
         self.backoff_seconds = backoff_seconds
         self.gather_seconds = gather_seconds
+        self.gather_max_seconds = max(gather_seconds, gather_max_seconds or 0.0)
+        self.window = gather_seconds  # the gather window now (see the module docstring)
         self.deliveries = Deliveries(storage, consumers_of(handlers), max_attempts=max_attempts,
                                      backoff_seconds=backoff_seconds)
         self._wake = asyncio.Event()
@@ -135,8 +144,11 @@ class Relay:
                 # gather_seconds after the first of them (at once after a full batch)
                 woken = self._woken_at if self._wake.is_set() else None
                 if woken is not None:
-                    await asyncio.sleep(max(0.0, woken + self.gather_seconds - loop.time()))
+                    self.window = min(self.window + (self.gather_max_seconds - self.gather_seconds) / 10,
+                                      self.gather_max_seconds)
+                    await asyncio.sleep(max(0.0, woken + self.window - loop.time()))
                 continue
+            self.window = self.gather_seconds  # idle: the next gathering starts small again
             wait = pause if failing_since is not None else BUSY_SECONDS if self._passes.busy else retry_every
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
             # arrives as the wake-up does, and stop() then waited for a relay that never ended

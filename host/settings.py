@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     relay_max_attempts: int = 5
     relay_backoff_seconds: float = 0.5
     relay_gather_seconds: float = 0.005
+    relay_gather_max_seconds: float = 0.015  # the window grows to this while the relay stays busy
     run_relay: bool = True
     # module consumers (durable messaging only: with the in-process adapter the relay delivers)
     run_consumers: bool = True

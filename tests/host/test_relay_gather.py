@@ -109,3 +109,15 @@ async def test_the_window_grows_while_the_relay_stays_busy_and_is_small_again_on
     assert max(grown_waits) < 0.2 + 0.02 + 0.09, sorted(grown_waits)[-5:]  # window + pass, bounded
     assert lone < 0.02 + 0.05, lone  # idle again: the next commit went out at once, not after a window
     assert windows[-1] == 0.02, windows[-3:]  # and the next gathering starts small again
+
+
+class _Durable:
+    durable = True  # all the relay reads of its messaging when it is made
+
+
+async def test_with_durable_messaging_the_window_stays_at_its_start(pg_url: str) -> None:
+    """There the relay only publishes and the consumers gather their own batches (host.relay)."""
+    async with migrated(pg_url) as storage:
+        durable = Relay(storage, [], _Durable(), gather_seconds=0.005, gather_max_seconds=0.015)  # type: ignore[arg-type]
+        local = Relay(storage, [], None, gather_seconds=0.005, gather_max_seconds=0.015)
+    assert (durable.gather_max_seconds, local.gather_max_seconds) == (0.005, 0.015)

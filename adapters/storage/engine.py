@@ -69,8 +69,18 @@ def _stop_sqlite(dbapi_connection: Any) -> None:
     The dialect's own way awaits a graceful ``close()`` in a task of its own; when the caller is
     cancelled again meanwhile (anyio's cancel scopes do so, a streaming response's among them) it
     stops the thread under that ``close()``, which then never ends: a task left behind for good,
-    and a process (or a test's event loop) that hangs when it shuts down and waits for it."""
-    dbapi_connection.driver_connection.stop()
+    and a process (or a test's event loop) that hangs when it shuts down and waits for it.
+
+    A rollback is queued first: a connection closed while its cancelled statement is still
+    referenced (by the exception's traceback) is not closed but lingers (``sqlite3_close_v2``),
+    holding its transaction and the write lock until the garbage collector finalises the statement;
+    a ROLLBACK aborts pending statements and releases the lock at once. aiosqlite has no public way
+    to queue a call without awaiting it, hence its queue (``_tx``)."""
+    driver = dbapi_connection.driver_connection
+    sqlite = driver._connection
+    if sqlite is not None:
+        driver._tx.put_nowait((None, sqlite.rollback))
+    driver.stop()
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

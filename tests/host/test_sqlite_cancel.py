@@ -1,7 +1,9 @@
 """A SQLite statement cancelled the way a streaming response's is (anyio's cancel scope cancels
 again on every turn of the loop until the task leaves it) leaves no task behind, and the engine
-serves the next unit at once. Before, the connection's graceful close outlived its worker thread
-and waited for good: the process (here, the test's event loop) hung when it shut down."""
+serves the next writer at once, also after a cancelled writer. Before, the connection's graceful
+close outlived its worker thread and waited for good: the process (here, the test's event loop)
+hung when it shut down; and a connection closed while its cancelled statement was still
+referenced lingered (``sqlite3_close_v2``) with its write lock until the garbage collector came."""
 
 from __future__ import annotations
 
@@ -20,11 +22,11 @@ SLOW = text("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHER
 async def test_a_statement_cancelled_by_a_cancel_scope_leaves_no_task_behind(tmp_path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     try:
-        for delay in (0.0, 0.005, 0.02):
+        for begin, delay in [(b, d) for b in ("DEFERRED", "IMMEDIATE") for d in (0.0, 0.005, 0.02)]:
             async with anyio.create_task_group() as group:
                 async def read() -> None:
-                    async with engine.connect() as conn:  # as a read-only unit reads
-                        conn = await conn.execution_options(sqlite_begin="DEFERRED")
+                    async with engine.connect() as conn:  # a read-only unit, or a writer's
+                        conn = await conn.execution_options(sqlite_begin=begin)
                         await conn.execute(SLOW)
 
                 group.start_soon(read)

@@ -94,6 +94,9 @@ def request_of(case: Any) -> dict[str, Any]:
     if sent.get("cookies"):
         out["headers"] = {**out.get("headers", {}),
                           "cookie": "; ".join(f"{k}={v}" for k, v in sent["cookies"].items())}
+    if "headers" in out:  # httpx encodes str values as ASCII only: send other text as raw UTF-8
+        out["headers"] = {k: v if not isinstance(v, str) or v.isascii() else v.encode()
+                          for k, v in out["headers"].items()}
     return out
 
 

@@ -26,8 +26,8 @@ from sqlalchemy import Table, bindparam, select
 from core import events as ev
 from core.errors import ValidationFailed
 from ports.directory import SERVICE, PatientDirectory, PatientSummary
-from ports.projection import DIALECTS, Mirror, told
-from ports.sql import in_list
+from ports.projection import Mirror, told
+from ports.sql import DIALECTS, in_list
 from ports.storage import Transaction, prepared
 
 #: the event types of the kit's handlers: entry versions, their marks, prescriptions, cancellations

@@ -29,10 +29,9 @@ from core.events import (
     PrescriptionCancelled,
     PrescriptionIssued,
 )
-from ports.sql import in_list
+from ports.sql import DIALECTS, in_list
 from ports.storage import Transaction, prepared
 
-DIALECTS = ("postgresql", "sqlite")
 #: the owners of new entries that name none, by entry id / the owner of one entry event
 ManyOwners = Callable[[Transaction, list[EntryRecorded]], Awaitable[dict[UUID, UUID]]]
 OneOwner = Callable[[Transaction, EntryRecorded | EntryCorrected], Awaitable[UUID | None]]

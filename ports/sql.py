@@ -58,6 +58,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: the dialects a statement built by :func:`in_list` is built for, once each
+DIALECTS = ("postgresql", "sqlite")
+
+
 def in_list(column: Any, name: str, dialect: str) -> Any:
     """``column IN`` the list passed as parameter ``name``, written so the statement can be built
     once and kept prepared: on PostgreSQL ``= ANY(array)``, one parameter whatever the list's

@@ -241,6 +241,7 @@ class Unit:
             raise
         self.held = held
         self.tx = SqlTransaction(held.conn, held.runner)
+        self.tx.commits = not self.readonly
         return self.tx
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -251,7 +252,8 @@ class Unit:
                 if not self.readonly:
                     if held.driver.is_closed():  # the server ended the session: nothing committed
                         raise pool.outage.unavailable(ConnectionError("connection closed before COMMIT"))
-                    await held.driver.execute("COMMIT")
+                    last = self.tx.with_commit  # e.g. the relay's mark (adapters.storage.outbox)
+                    await held.driver.execute(f"{last}; COMMIT" if last else "COMMIT")
                 reusable = _idle_now(held)
             elif issubclass(kind, Exception):
                 reusable = await pool._rolled_back(held, self.readonly, error)

@@ -75,6 +75,14 @@ async def _pending(tx: SqlTransaction, limit: int, after: int) -> Sequence[Any]:
     return (await tx.execute(_PENDING, {"n": limit, "after": after})).all() if limit else ()
 
 
+def _mark_sql(seqs: Sequence[int]) -> str:
+    """The claim's mark as one statement of literals (integers only), for the simple protocol that
+    sends it with COMMIT; the time is the server's when it runs, after the handlers."""
+    listed = ",".join(str(int(seq)) for seq in seqs)  # int(): nothing but digits reaches the text
+    return ("UPDATE shifo_outbox SET delivered_at = clock_timestamp() "  # noqa: S608
+            f"WHERE seq = ANY('{{{listed}}}'::bigint[])")
+
+
 def _decoded(event_type: str, payload: bytes) -> Event | str:
     """The row's event, or why it cannot be decoded."""
     try:
@@ -95,7 +103,7 @@ class SqlOutboxBatch:
                 self.events.append(StoredEvent(seq=seq, event=got))
             else:
                 self._dead.append((seq, got))
-        self._tx = claim  # PostgreSQL: the claim's transaction, which commits the batch
+        self._tx = self._claim = claim  # PostgreSQL: the claim's transaction, which commits the batch
         self._units = units
 
     @asynccontextmanager
@@ -124,7 +132,9 @@ class SqlOutboxBatch:
 
     async def _mark(self, tx: SqlTransaction, seqs: list[int]) -> None:
         now = utcnow()
-        if tx.dialect == "postgresql":  # one prepared statement for any number of rows
+        if tx is self._claim and tx.commits:  # PostgreSQL: sent with the claim's COMMIT, one round trip
+            tx.with_commit = _mark_sql(seqs)
+        elif tx.dialect == "postgresql":  # one prepared statement for any number of rows
             await tx.execute(_MARK, {"seqs": seqs, "now": now})
         else:
             await tx.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now))

@@ -73,6 +73,10 @@ class SqlTransaction:
         self.published = 0
         self.runner = runner  # PostgreSQL: runs prepared statements on asyncpg directly
         self.dialect: str = conn.dialect.name  # asked by most statements' callers: looked up once
+        # PostgreSQL, a held connection's unit that sends COMMIT itself (``commits``): a statement
+        # of literals sent with that COMMIT, in its round trip
+        self.commits = False
+        self.with_commit: str | None = None
 
     async def execute(self, statement: Any, params: Params = None) -> Any:
         runner = self.runner

@@ -21,6 +21,7 @@ from core.errors import ValidationFailed
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
 from host.pluginapi import EventHandler
 from plugins.erecipe.tables import card_diagnoses
+from ports.sql import DIALECTS, in_list
 from ports.storage import Transaction, prepared
 
 REFUSED = ("refuted", "entered_in_error")
@@ -29,8 +30,8 @@ _D = card_diagnoses.c
 # built once: every issue asks for the card's word, every diagnosis event for its row
 _SAID = prepared(select(_D.status, _D.verification).where(_D.pinfl == bindparam("pinfl"),
                                                          _D.code == bindparam("code")))
-_ROW = prepared(select(card_diagnoses).where(_D.entry_id == bindparam("entry_id")))
-_ROWS = select(card_diagnoses).where(_D.entry_id.in_(bindparam("ids", expanding=True)))  # many: SQLAlchemy's
+# a batch's rows in one prepared statement whatever their number (PostgreSQL: = ANY(array))
+_ROWS = {d: prepared(select(card_diagnoses).where(in_list(_D.entry_id, "ids", d))) for d in DIALECTS}
 _INSERT = prepared(card_diagnoses.insert())
 _SET = ("code", "code_version", "verification", "status", "entry_version", "updated_at")
 _UPDATE = prepared(update(card_diagnoses).where(_D.entry_id == bindparam("row_id")))  # every _SET column
@@ -86,8 +87,7 @@ async def project_all(events: Sequence[Event], tx: Transaction) -> None:
     ids = list(dict.fromkeys(s.entry_id for s, _ in seen))
     if not ids:
         return
-    found = (await tx.execute(_ROW, {"entry_id": ids[0]}) if len(ids) == 1
-             else await tx.execute(_ROWS, {"ids": ids})).all()
+    found = (await tx.execute(_ROWS[tx.dialect], {"ids": ids})).all()
     stored = {r.entry_id: dict(r._mapping) for r in found}
     rows: dict[UUID, dict[str, Any]] = {}
     for said, event in seen:

@@ -22,6 +22,7 @@ from plugins.medcard import patients as registry
 from plugins.medcard.audit import Audit
 from plugins.medcard.module_changes import FIRST_STATUS, applied, change_of
 from plugins.medcard.tables import module_records
+from ports.sql import DIALECTS, in_list
 from ports.storage import Transaction, prepared
 
 __all__ = ["FIRST_STATUS", "HANDLER", "ModuleRecord", "listing", "project", "project_all"]
@@ -39,12 +40,11 @@ class ModuleRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Built once: the handler runs per event. An update sets every column it may change (to the value it
-# has, if unchanged), so each is one statement whatever changed; many ids are an expanding IN, which
-# SQLAlchemy runs (not prepared), so a batch of one record reads by _ROW.
-_ROW = prepared(select(module_records).where(module_records.c.source == bindparam("source"),
-                                             module_records.c.record_id == bindparam("record_id")))
-_ROWS = select(module_records).where(module_records.c.source.in_(bindparam("sources", expanding=True)),
-                                     module_records.c.record_id.in_(bindparam("ids", expanding=True)))
+# has, if unchanged), so each is one statement whatever changed; a batch's rows are read by one
+# prepared statement whatever their number (PostgreSQL: = ANY(array)).
+_ROWS = {d: prepared(select(module_records).where(in_list(module_records.c.source, "sources", d),
+                                                  in_list(module_records.c.record_id, "ids", d)))
+         for d in DIALECTS}
 _INSERT = prepared(module_records.insert())
 _UPDATE = prepared(update(module_records).where(module_records.c.id == bindparam("row_id")))
 _SET = ("summary", "status", "occurred_at", "updated_at")
@@ -62,12 +62,8 @@ async def project_all(events: Sequence[ev.Event], tx: Transaction) -> None:
     keys = list(dict.fromkeys((c.source, c.record_id) for c, _ in changes))
     if not keys:
         return
-    if len(keys) == 1:
-        source, record_id = keys[0]
-        found = (await tx.execute(_ROW, {"source": source, "record_id": record_id})).all()
-    else:
-        found = (await tx.execute(_ROWS, {"sources": sorted({s for s, _ in keys}),
-                                          "ids": [r for _, r in keys]})).all()
+    found = (await tx.execute(_ROWS[tx.dialect], {"sources": sorted({s for s, _ in keys}),
+                                                  "ids": [r for _, r in keys]})).all()
     stored = {(r.source, r.record_id): dict(r._mapping) for r in found}
     rows: dict[tuple[str, UUID], dict[str, Any]] = {}
     for change, event in changes:

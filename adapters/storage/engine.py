@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,20 @@ def _stop_sqlite(dbapi_connection: Any) -> None:
     if sqlite is not None:
         driver._tx.put_nowait((None, sqlite.rollback))
     driver.stop()
+    _TERMINATED.add(driver._thread)
+
+
+#: the worker threads of terminated SQLite connections (:func:`join_terminated`)
+_TERMINATED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def join_terminated(seconds: float) -> None:
+    """Wait, at most ``seconds`` in all, for the threads of terminated SQLite connections to finish
+    what was queued on them. Called as the storage closes: a thread still running its cancelled
+    statement when the event loop closes cannot hand it the result, and dies of that."""
+    deadline = time.monotonic() + seconds
+    for thread in list(_TERMINATED):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.storage import engine as engine_module
 from adapters.storage import migrate
 from adapters.storage.claimed import HOLDER, Savepoint
 from adapters.storage.held import HeldConnections
@@ -98,3 +99,5 @@ class SqlStorage:
         if self._held is not None:
             await self._held.close()
         await self.engine.dispose()
+        if self._held is None:  # SQLite: terminated connections' threads end while this loop listens
+            await asyncio.to_thread(engine_module.join_terminated, 5.0)

@@ -14,6 +14,7 @@ import anyio
 from sqlalchemy import text
 
 from adapters.storage.engine import make_engine
+from adapters.storage.store import SqlStorage
 
 SLOW = text("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 400000) "
             "SELECT count(*) FROM r")
@@ -44,3 +45,24 @@ async def test_a_statement_cancelled_by_a_cancel_scope_leaves_no_task_behind(tmp
     async with asyncio.timeout(5):  # and every connection's thread ends: none is left open
         while [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]:
             await asyncio.sleep(0.02)
+
+
+async def test_closing_the_storage_waits_for_a_cancelled_statements_thread(tmp_path) -> None:
+    """A statement cancelled mid-run keeps running on its connection's thread; the storage's close
+    waits for it, so the thread hands its result to a loop that still listens (before, it ran on
+    after the close and died of 'Event loop is closed' once the loop had gone)."""
+    storage = SqlStorage(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    started = asyncio.Event()
+
+    async def read() -> None:
+        async with storage.transaction(readonly=True) as tx:
+            started.set()
+            await tx.execute(SLOW)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read)
+        await started.wait()
+        await asyncio.sleep(0.01)  # the statement is running on the connection's thread
+        group.cancel_scope.cancel()
+    await storage.close()
+    assert not [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]

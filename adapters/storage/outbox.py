@@ -133,7 +133,7 @@ class SqlOutboxBatch:
     async def _mark(self, tx: SqlTransaction, seqs: list[int]) -> None:
         now = utcnow()
         if tx is self._claim and tx.commits:  # PostgreSQL: sent with the claim's COMMIT, one round trip
-            tx.with_commit = _mark_sql(seqs)
+            tx.with_commit = "; ".join(filter(None, (tx.with_commit, _mark_sql(seqs))))  # a second adds
         elif tx.dialect == "postgresql":  # one prepared statement for any number of rows
             await tx.execute(_MARK, {"seqs": seqs, "now": now})
         else:

@@ -50,3 +50,17 @@ async def test_a_mark_refused_at_commit_leaves_nothing_of_the_batch(pg_url: str)
         assert await count(storage, FACILITY_ROWS) == 2
         assert (await storage.outbox.lag())[0] == 0
         assert await relay.drain() == 0  # marked: not delivered again
+
+
+async def test_two_marks_in_one_claim_both_commit(pg_url: str) -> None:
+    """The outbox port lets a claim mark its batch in parts; each part goes with the COMMIT."""
+    async with migrated(pg_url) as storage:
+        await publish(storage, Pinged(n=1), Pinged(n=2), Pinged(n=3))
+        async with storage.outbox.claim(10) as batch:
+            seqs = [s.seq for s in batch.events]
+            assert len(seqs) == 3
+            await batch.delivered(seqs[:1])
+            await batch.delivered(seqs[1:])
+        assert (await storage.outbox.lag())[0] == 0
+        async with storage.outbox.claim(10) as batch:
+            assert batch.events == []

@@ -10,7 +10,9 @@ PostgreSQL statement log), written by hand with asyncpg:
   detached CMS signature verified with the same library call as the project's signature adapter
   (``adapters.signature.cms.inspect`` on the dev CA and its CRL, validated paths cached as the
   project's default does) before the transaction, then in one transaction: the id/number taken?,
-  the patient by PINFL, the card's diagnoses, the prescription, its lines, its history step, the
+  each line's current products in the medicines register (INN, form and strength: the same query
+  as the project's, GTINs joined; none, or none prescribable today, is a 422), the patient by PINFL,
+  the card's diagnoses, the prescription, its lines, its history step, the
   outbox row and the audit entry.
 """
 
@@ -55,6 +57,14 @@ INSERT_RX = ("INSERT INTO erecipe_prescriptions (id, number, status, patient_pin
              " facility, prescriber_id, prescriber_role, partial, content, canonical, signature,"
              " verification, created_at, issued_at, valid_until)"
              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+_MEDICINE_COLUMNS = ("id, registration_number, version, trade_name, inn, atc, form, strength_value,"
+                     " strength_unit, pack_size, manufacturer, valid_from, valid_to, prescription_only,"
+                     " narcotic, psychotropic, precursor, fingerprint, imported_at, superseded_at")
+SELECT_MEDICINES = (f"SELECT m.*, g.gtin FROM (SELECT {_MEDICINE_COLUMNS} FROM erecipe_medicines"
+                    " WHERE lower(inn) = $1 AND superseded_at IS NULL AND lower(form) = $2"
+                    " AND strength_value = $3 AND strength_unit = $4 ORDER BY inn, trade_name, id"
+                    " LIMIT 200) AS m LEFT JOIN erecipe_medicine_gtins g ON g.medicine_id = m.id"
+                    " ORDER BY m.inn, m.trade_name, m.id, g.gtin")
 INSERT_LINE = ("INSERT INTO erecipe_lines (prescription_id, line, inn, quantity, remaining)"
                " VALUES ($1, $2, $3, $4, $5)")
 INSERT_HISTORY = ("INSERT INTO erecipe_history (id, prescription_id, at, status, by, reason, detail)"
@@ -195,6 +205,24 @@ def _checked(order: Order, facility: str, now: dt.datetime) -> tuple[bytes, dt.d
     return canonical_json(order), drafted
 
 
+async def registered(conn: Any, order: Order, today: dt.date) -> list[dict[str, Any]]:
+    """Each line as the register spells it (the project's ``prescription_lines.resolve`` for INN
+    lines): its first current product prescribable today; a controlled one needs that category."""
+    out = []
+    for ln in order.lines:
+        value, _, unit = ln.strength.partition(" ")
+        rows = await conn.fetch(SELECT_MEDICINES, ln.inn.strip().lower(), ln.form.strip().lower(),
+                                value, unit)
+        live = [r for r in rows
+                if r["valid_from"] <= today and (r["valid_to"] is None or today < r["valid_to"])]
+        if not live or any(r["narcotic"] or r["psychotropic"] for r in live):
+            raise ClientException(f"line {ln.line} is not prescribable as ordered", status_code=422)
+        first = live[0]
+        out.append({**msgspec.to_builtins(ln), "medicine": None, "inn": first["inn"], "atc": first["atc"],
+                    "form": first["form"], "strength": f"{first['strength_value']} {first['strength_unit']}"})
+    return out
+
+
 @post("/api/v1/erecipe/prescriptions/")
 async def issue(request: Request[Any, Any, Any], data: SignedOrderIn) -> dict[str, Any]:
     facility, order = request.headers.get("x-facility", ""), data.order
@@ -206,10 +234,10 @@ async def issue(request: Request[Any, Any, Any], data: SignedOrderIn) -> dict[st
     verification = await verified(canonical, signature, who["pinfl"], now)
     rx, valid_until = uuid.UUID(order.id), drafted + dt.timedelta(days=order.valid_days)
     number = f"{drafted:%y%m%d}-{rx.hex[-10:].upper()}"
-    lines = [msgspec.to_builtins(ln) for ln in order.lines]
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         if await conn.fetchrow(SELECT_TAKEN, rx, number) is not None:
             raise ClientException("this signed order was already used", status_code=409)
+        lines = await registered(conn, order, now.date())
         patient = await conn.fetchrow(SELECT_PATIENT, order.patient_pinfl)
         if patient is None:
             raise ClientException("no patient with this PINFL on the medical card", status_code=422)

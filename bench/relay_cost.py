@@ -7,8 +7,9 @@ For each round and claim size: the project serves ``--path`` under wrk with its 
 (``SHIFO_RUN_RELAY=0``), which leaves the events pending; then this process drains them with the
 project's own relay (every module's handlers, claims of at most that many events, from the floor
 the live relay would claim above), alone on the machine, reading its own CPU time and that of the
-PostgreSQL server's processes (``/proc``). A pass here is what the live relay does with a backlog:
-the same claims, handlers and marks, without the gather window's waits.
+database's PostgreSQL backends (``/proc``, through ``cluster.CpuMeter`` as ``scaleout.py`` does).
+A pass here is what the live relay does with a backlog: the same claims, handlers and marks,
+without the gather window's waits.
 
 Prints medians over the rounds per claim size (Python and PostgreSQL CPU per event and per claim),
 then a least-squares fit of CPU per claim = fixed + per event x events: what a claim costs
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import run
 import seed
+from cluster import CpuMeter
 from loadgen import ensure_wrk, run_wrk
 from servers import serving
 from sqlalchemy import text
@@ -38,24 +39,7 @@ from host.relay import Relay
 from host.runtime import Runtime
 from host.settings import Settings
 
-HZ = os.sysconf("SC_CLK_TCK")
 FLOOR = text("SELECT coalesce(min(seq), 0) - 1 FROM shifo_outbox WHERE delivered_at IS NULL")
-
-
-def postgres_seconds() -> float:
-    """CPU seconds used so far by the PostgreSQL server's processes on this machine."""
-    ticks = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if not f.read().startswith(b"postgres"):
-                    continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / HZ
 
 
 async def fill(args: argparse.Namespace, db_url: str, token: str) -> None:
@@ -68,7 +52,7 @@ async def fill(args: argparse.Namespace, db_url: str, token: str) -> None:
                       performed_at=performed_at)
 
 
-async def drain(db_url: str, batch: int) -> dict[str, float]:
+async def drain(db_url: str, database: str, batch: int) -> dict[str, float]:
     """Every pending event, relayed in claims of at most ``batch``; CPU per event and per claim."""
     rt = Runtime.plan(Settings(database_url=db_url, run_relay=False))
     await rt.open()
@@ -76,12 +60,14 @@ async def drain(db_url: str, batch: int) -> dict[str, float]:
         relay = Relay(rt.storage, rt.handlers, None, batch=batch)
         async with rt.storage.transaction(readonly=True) as tx:
             floor = int((await tx.execute(FLOOR)).scalar_one())
-        pg, py, wall = postgres_seconds(), time.process_time(), time.perf_counter()
+        meter = CpuMeter({}, database)  # the database's backends: the relay's connections
+        meter.start()
+        py, wall = time.process_time(), time.perf_counter()
         events = 0
         while got := await relay.drain(retries=False, after=floor):
             events += got
-        pg, py = postgres_seconds() - pg, time.process_time() - py
-        wall = time.perf_counter() - wall
+        py, wall = time.process_time() - py, time.perf_counter() - wall
+        pg = sum(meter.stop()["postgres"])
     finally:
         await rt.storage.close()
     claims = max(1, -(-events // batch))  # full claims, the last one short
@@ -121,7 +107,7 @@ async def main() -> int:
     for r in range(1, args.rounds + 1):
         for b in sizes:
             await fill(args, db_url, token)
-            got = await drain(db_url, b)
+            got = await drain(db_url, args.database, b)
             runs[b].append(got)
             print(f"round {r} claims of {b:3d}: {got['events']:6.0f} events, python {got['py_event_ms']:.3f} "
                   f"ms/event, postgres {got['pg_event_ms']:.3f} ms/event, {got['claim_ms']:.2f} ms/claim",

@@ -2,12 +2,15 @@
 
 It serves the same paths as the project (same URLs, same JSON) and runs the same inserts and
 selects the project runs for them, written by hand without the project's layers (no SQLAlchemy,
-no pluggy, no Casbin, no relay):
+no pluggy, no Casbin, no relay: what the project's event consumers write, it writes in the request's
+transaction):
 
 - both: look the bearer token up (the identity adapter's query), check the module is installed at
   the facility, and append an audit entry to its hash chain (per-chain advisory lock, head, insert);
 - write: in one transaction, read the patient's PINFL, insert the entry, insert an outbox row
-  (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it) and
+  (into ``bench_outbox``, a copy of the outbox's shape, so the project's relay never sees it), the
+  statements the project's consumers of the entry's event run (the hospital's and polyclinic's
+  look-ups of an open encounter: the entry reaches the other modules, as the project's does) and
   the audit entry (into ``bench_audit``, a copy of the audit trail's shape);
 - read: the patient's row, then the 30 newest current entries (31 fetched, for the cursor), the
   other modules' records on the card (the timeline merges them; the bench patients have none), and
@@ -59,6 +62,13 @@ SELECT_MODULE = ("SELECT module FROM facility_modules WHERE facility = $1 AND mo
                  " AND disabled_at IS NULL")
 SELECT_RECORDS = ("SELECT id, pinfl, source, kind, record_id, status, summary, occurred_at, updated_at"
                   " FROM medcard_module_records WHERE pinfl = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2")
+SELECT_STAYS = ("SELECT id, pinfl, facility, admitted_at AS opened, discharged_at AS closed"
+                " FROM hospital_stays"
+                " WHERE pinfl = ANY($1::varchar(14)[]) AND admitted_at <= $2"
+                " AND (discharged_at IS NULL OR discharged_at >= $3) ORDER BY admitted_at DESC")
+SELECT_VISITS = ("SELECT id, pinfl, facility, opened_at AS opened, closed_at AS closed FROM polyclinic_visits"
+                 " WHERE pinfl = ANY($1::varchar(14)[]) AND opened_at <= $2"
+                 " AND (closed_at IS NULL OR closed_at >= $3) ORDER BY opened_at DESC")
 AUDIT_LOCK = "SELECT pg_advisory_xact_lock($1)"
 AUDIT_HEAD = "SELECT seq, hash FROM bench_audit WHERE chain = $1 ORDER BY seq DESC LIMIT 1"
 AUDIT_INSERT = ("INSERT INTO bench_audit (chain, seq, at, actor, login, role, facility, patient, action,"
@@ -80,6 +90,16 @@ async def principal(request: Request[Any, Any, Any], conn: asyncpg.Connection,
     if await conn.fetchrow(SELECT_MODULE, facility, module) is None:
         raise PermissionDeniedException("module not installed")
     return rows[0]
+
+
+async def encounters_open(conn: asyncpg.Connection, pinfl: str, first: datetime, last: datetime, *,
+                          stay_from: datetime | None = None) -> None:
+    """The project's hospital and polyclinic consumers of card entries and issued prescriptions
+    each look up the patient's encounter open at the event's time (a stay for an issue: from that
+    day's start), to attach the event to it. The bench opens no visit or stay: on both sides the
+    look-ups find none and nothing is attached."""
+    await conn.fetch(SELECT_STAYS, [pinfl], last, stay_from or first)
+    await conn.fetch(SELECT_VISITS, [pinfl], last, first)
 
 
 async def audit(conn: asyncpg.Connection, who: Any, facility: str, patient: str, action: str,
@@ -223,6 +243,7 @@ async def record(request: Request[Any, Any, Any], patient_id: uuid.UUID, data: E
                               summary={"code": data.code, "status": "current", "version": 1, **stored})
         await conn.execute(INSERT_OUTBOX, event.id, "medcard.entry_recorded", patient["pinfl"], facility,
                            msgspec.json.encode(event), now)
+        await encounters_open(conn, patient["pinfl"], now, now)
         await audit(conn, who, facility, patient["pinfl"], "medcard.indicator/record", str(row_id))
     return to_entry(row)
 

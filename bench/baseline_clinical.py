@@ -4,8 +4,10 @@ PostgreSQL statement log), written by hand with asyncpg:
 
 - examination (``POST .../patients/{id}/examinations``, a diagnosis and three vital signs): one
   transaction, batched as the project's examinations are: the patient read once, the entries in one
-  statement, their outbox rows in another, their audit entries under one chain lock with one head
-  read and one insert;
+  statement, their outbox rows in another, what the project's consumers of their events write
+  (erecipe's projection of the card's diagnoses: the rows read, the new one inserted; the hospital's
+  and polyclinic's look-ups of an open encounter), their audit entries under one chain lock with one
+  head read and one insert;
 - prescription (``POST /api/v1/erecipe/prescriptions/``, a signed order): the order's checks, the
   detached CMS signature verified with the same library call as the project's signature adapter
   (``adapters.signature.cms.inspect`` on the dev CA and its CRL, validated paths cached as the
@@ -13,7 +15,11 @@ PostgreSQL statement log), written by hand with asyncpg:
   each line's current products in the medicines register (INN, form and strength: the same query
   as the project's, GTINs joined; none, or none prescribable today, is a 422), the patient by PINFL,
   the card's diagnoses, the prescription, its lines, its history step, the
-  outbox row and the audit entry.
+  outbox row, what the project's consumers of ``erecipe.issued`` write (the card's module record:
+  read, inserted; the hospital's and polyclinic's look-ups of an open encounter) and the audit entry.
+
+The project writes what its consumers write in its relay's transaction, after the commit; a bare
+system with the same function writes it in the request's transaction, as this one does.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from baseline_app import (
     Entry,
     audit,
     audit_many,
+    encounters_open,
     principal,
     to_entry,
     uuid7,
@@ -69,6 +76,18 @@ INSERT_LINE = ("INSERT INTO erecipe_lines (prescription_id, line, inn, quantity,
                " VALUES ($1, $2, $3, $4, $5)")
 INSERT_HISTORY = ("INSERT INTO erecipe_history (id, prescription_id, at, status, by, reason, detail)"
                   " VALUES ($1, $2, $3, $4, $5, $6, $7)")
+# What the project's event consumers write for these events (its relay's statements, listed from the
+# same log), run here inline in the request's transaction: the same data reaches the other modules
+# (the encounter look-ups every entry and issue goes through: baseline_app.encounters_open).
+SELECT_DIAGNOSES = ("SELECT entry_id, pinfl, code, code_version, verification, status, entry_version,"
+                    " updated_at FROM erecipe_card_diagnoses WHERE entry_id = ANY($1::uuid[])")
+INSERT_DIAGNOSIS = ("INSERT INTO erecipe_card_diagnoses (entry_id, pinfl, code, code_version, verification,"
+                    " status, entry_version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+SELECT_RECORD = ("SELECT id, pinfl, source, kind, record_id, status, summary, occurred_at, updated_at"
+                 " FROM medcard_module_records WHERE source = ANY($1::varchar(32)[])"
+                 " AND record_id = ANY($2::uuid[])")
+INSERT_RECORD = ("INSERT INTO medcard_module_records (id, pinfl, source, kind, record_id, status, summary,"
+                 " occurred_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
 
 
 class EntryIn(msgspec.Struct, frozen=True, tag_field="kind", tag="indicator"):
@@ -115,6 +134,8 @@ async def examine(request: Request[Any, Any, Any], patient_id: uuid.UUID, data: 
     async with request.app.state.pool.acquire() as conn:
         who = await principal(request, conn)
     recorded, rows, events, notes = [], [], [], []
+    diagnoses: list[tuple[Any, ...]] = []
+    times: list[dt.datetime] = []
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         patient = await conn.fetchrow(SELECT_PINFL, patient_id)  # once, as the project does
         if patient is None:
@@ -138,11 +159,46 @@ async def examine(request: Request[Any, Any, Any], patient_id: uuid.UUID, data: 
             events.append((uuid.UUID(event["id"]), "medcard.entry_recorded", patient["pinfl"], facility,
                            msgspec.json.encode(event), now))
             notes.append((f"medcard.{kind}/record", str(row_id)))
+            times.append(now)
+            if isinstance(item, DiagnosisIn):
+                diagnoses.append((row_id, patient["pinfl"], item.code, 1, item.verification, "current", 1,
+                                  now))
             recorded.append(to_entry(row))
         await conn.executemany(INSERT_ENTRY, rows)  # the entries in one statement, as the project
         await conn.executemany(INSERT_OUTBOX, events)  # their events in another
+        await examined_reach_modules(conn, patient["pinfl"], diagnoses, times)
         await audit_many(conn, who, facility, patient["pinfl"], notes)  # one lock, head read, insert
     return Examination(entries=recorded)
+
+
+async def examined_reach_modules(conn: Any, pinfl: str, diagnoses: list[tuple[Any, ...]],
+                                 times: list[dt.datetime]) -> None:
+    """What the project's consumers of the entries' events write: erecipe's projection of the card's
+    diagnoses (the rows read, the new ones inserted), then the hospital's and the polyclinic's
+    look-ups of an encounter open when the entries were made. The bench opens no visit or stay, so
+    on both sides the look-ups find none and nothing is attached."""
+    if diagnoses:
+        found = {r["entry_id"] for r in await conn.fetch(SELECT_DIAGNOSES, [d[0] for d in diagnoses])}
+        new = [d for d in diagnoses if d[0] not in found]
+        if len(new) == 1:
+            await conn.execute(INSERT_DIAGNOSIS, *new[0])
+        elif new:
+            await conn.executemany(INSERT_DIAGNOSIS, new)
+    await encounters_open(conn, pinfl, min(times), max(times))
+
+
+async def issued_reach_modules(conn: Any, event: dict[str, Any], rx: uuid.UUID, now: dt.datetime) -> None:
+    """What the project's consumers of ``erecipe.issued`` write: the card's module record of the
+    prescription (read, inserted as new), then the hospital's look-up of a stay open that day and
+    the polyclinic's of a visit open then (none in the bench: nothing attached, on both sides)."""
+    pinfl = event["patient"]
+    if not await conn.fetch(SELECT_RECORD, ["erecipe"], [rx]):
+        summary = {k: event[k] for k in ("lines", "number", "category", "diagnosis", "prescriber",
+                                         "valid_until", "facility")}
+        await conn.execute(INSERT_RECORD, uuid7(), pinfl, "erecipe", "prescription", rx, "issued",
+                           {**summary, "issued_at": event["occurred_at"]}, now, now)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    await encounters_open(conn, pinfl, now, now, stay_from=day)
 
 
 class OrderLine(msgspec.Struct, frozen=True):
@@ -262,6 +318,7 @@ async def issue(request: Request[Any, Any, Any], data: SignedOrderIn) -> dict[st
                  "lines": [{k: v for k, v in ln.items()} for ln in lines]}
         await conn.execute(INSERT_OUTBOX, uuid.UUID(event["id"]), "erecipe.issued", order.patient_pinfl,
                            facility, msgspec.json.encode(event), now)
+        await issued_reach_modules(conn, event, rx, now)
         await audit(conn, who, facility, order.patient_pinfl, "erecipe.prescription/issue", str(rx))
     return {"id": str(rx), "number": number, "qr": content["qr"], "status": "issued",
             "patient_pinfl": order.patient_pinfl, "category": order.category, "diagnosis": order.diagnosis,

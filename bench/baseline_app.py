@@ -97,9 +97,12 @@ async def encounters_open(conn: asyncpg.Connection, pinfl: str, first: datetime,
     """The project's hospital and polyclinic consumers of card entries and issued prescriptions
     each look up the patient's encounter open at the event's time (a stay for an issue: from that
     day's start), to attach the event to it. The bench opens no visit or stay: on both sides the
-    look-ups find none and nothing is attached."""
-    await conn.fetch(SELECT_STAYS, [pinfl], last, stay_from or first)
-    await conn.fetch(SELECT_VISITS, [pinfl], last, first)
+    look-ups find none and nothing is attached. Should one be found, this baseline does not attach
+    it as the project would: it fails the request (a 500, which the bench counts as an error)
+    rather than quietly do less than the project."""
+    if (await conn.fetch(SELECT_STAYS, [pinfl], last, stay_from or first)
+            or await conn.fetch(SELECT_VISITS, [pinfl], last, first)):
+        raise RuntimeError(f"patient {pinfl} has an open encounter: the baseline does not attach to it")
 
 
 async def audit(conn: asyncpg.Connection, who: Any, facility: str, patient: str, action: str,

@@ -2,15 +2,16 @@
 
 Usually every consumer takes the batch in the claim's own transaction, which also marks the batch
 delivered: one commit per batch. That transaction records nothing in the inbox: once it commits
-the events are never claimed again, and if it does not, nothing of it happened. It only reads the
-inbox, for (consumer, event) pairs handled on another path: consumer by consumer (below), whose
-transactions on SQLite commit apart from the mark, so a crash between them offers the batch
-again. If a handler raises, all of it rolls back and the batch is delivered again consumer by
-consumer, each in a transaction of its own that records (consumer, event id) in the inbox, and
-one event at a time for a consumer whose batch failed, so a failure stays with its consumer and
-event. (On PostgreSQL
-those are savepoints of the claim's transaction: the storage never gives the claim's task a second
-connection while it holds the relay's lock; see ``adapters.storage.claimed``.) A delivery that
+the events are never claimed again, and if it does not, nothing of it happened. If a handler
+raises, all of it rolls back and the batch is delivered again consumer by consumer, each in a
+transaction of its own that records (consumer, event id) in the inbox, and one event at a time
+for a consumer whose batch failed, so a failure stays with its consumer and event. On SQLite
+those transactions commit apart from the mark, so a crash between them offers the batch again:
+the claim's transaction reads the inbox for pairs handled that way. On PostgreSQL they are
+savepoints of the claim's transaction (the storage never gives the claim's task a second
+connection while it holds the relay's lock; see ``adapters.storage.claimed``), so they commit
+with the mark or not at all, a pending event is in no inbox, and the claim does not read it
+(``OutboxBatch.recorded_apart``). A delivery that
 keeps failing is retried with exponential backoff and parked after ``max_attempts``: due retries
 run in a claim of their own (:meth:`host.relay.Relay.drain`, or the consumers' retry loop with a
 durable adapter), so their outcome commits even when the batch claimed next rolls back.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from core.clock import utcnow
 from core.errors import ConfigurationError, OutcomeUnknown, Unavailable
@@ -79,10 +81,12 @@ class Deliveries:
             takers = self._takers[kind] = [h for h in self.consumers.values() if kind in h.event_types]
         return takers
 
-    async def all_in(self, batch: Batch, tx: Transaction) -> list[tuple[str, list[Event]]]:
+    async def all_in(self, batch: Batch, tx: Transaction, *,
+                     inbox: bool = True) -> list[tuple[str, list[Event]]]:
         """Every consumer's events of the batch in ``tx`` (the claim's); raises Refused if one fails.
-        Returns what each consumer handled, for :func:`delivery_metrics.handled_each` once ``tx``
-        has committed."""
+        ``inbox=False``: no event of the batch can be in an inbox yet (``OutboxBatch.recorded_apart``),
+        so none is looked up. Returns what each consumer handled, for
+        :func:`delivery_metrics.handled_each` once ``tx`` has committed."""
         # each event goes to the consumers of its type, looked up once per type: not every one of
         # a dozen consumers asked about every event (the hot path of every write)
         mine: dict[str, list[Event]] = {}
@@ -93,7 +97,7 @@ class Deliveries:
                     if events is None:
                         events = mine[handler.consumer] = []
                     events.append(event)
-        return await self._apply_all(mine, tx, record=False)
+        return await self._apply_all(mine, tx, record=False, inbox=inbox)
 
     async def each_in(self, batches: list[tuple[EventHandler, Batch]],
                       tx: Transaction) -> list[tuple[str, list[Event]]]:
@@ -111,19 +115,23 @@ class Deliveries:
         return await self._apply_all({c: e for c, e in mine.items() if e}, tx)
 
     async def _apply_all(self, mine: dict[str, list[Event]], tx: Transaction, *,
-                         record: bool = True) -> list[tuple[str, list[Event]]]:
+                         record: bool = True, inbox: bool = True) -> list[tuple[str, list[Event]]]:
         """``record=False``: ``tx`` also marks the events delivered (the relay's claim), so the
-        inbox is only read, for handling recorded by another path (see the module docstring)."""
+        inbox is only read, for handling recorded by another path (see the module docstring), and
+        not even that with ``inbox=False``."""
         order = [(h, mine[c]) for c, h in self.consumers.items() if c in mine]  # in the usual order
-        wanted = [(h.consumer, e.id) for h, events in order for e in events]
-        if not wanted:
+        if not order:
             return []
-        if record:
-            fresh = await tx.fresh_deliveries(wanted)
-        else:
-            before = await tx.handled_before(wanted)
-            fresh = set(wanted).difference(before) if before else set(wanted)
-        first_time = len(fresh) == len(wanted)  # as usual: then no pair need be looked up
+        fresh: set[tuple[str, UUID]] = set()
+        first_time = True  # as usual: then no pair need be looked up
+        if record or inbox:
+            wanted = [(h.consumer, e.id) for h, events in order for e in events]
+            if record:
+                fresh = await tx.fresh_deliveries(wanted)
+            else:
+                before = await tx.handled_before(wanted)
+                fresh = set(wanted).difference(before) if before else set(wanted)
+            first_time = len(fresh) == len(wanted)
         done: list[tuple[str, list[Event]]] = []
         for handler, events in order:
             new = events if first_time else [e for e in events if (handler.consumer, e.id) in fresh]
@@ -132,8 +140,8 @@ class Deliveries:
             try:
                 await _apply(handler, new, tx)
             except Exception as exc:
-                log.info("consumer %s failed within a batch of %d: delivering consumer by consumer",
-                         handler.consumer, len(wanted))
+                log.info("consumer %s failed within a batch of %d events: delivering consumer by "
+                         "consumer", handler.consumer, sum(len(events) for _, events in order))
                 raise Refused from exc
             done.append((handler.consumer, new))
         return done

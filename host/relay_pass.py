@@ -97,7 +97,9 @@ class Passes:
                         await claimed.delivered(seqs)
                     elif together and batch:
                         async with claimed.transaction() as tx:
-                            handled = await self.deliveries.all_in([(s.seq, s.event) for s in batch], tx)
+                            handled = await self.deliveries.all_in(
+                                [(s.seq, s.event) for s in batch], tx,
+                                inbox=getattr(claimed, "recorded_apart", True))
                             await claimed.delivered(seqs)
                     else:
                         await self.deliveries.by_consumer([(s.seq, s.event) for s in batch])

@@ -103,6 +103,12 @@ class OutboxBatch(Protocol):
     #: partitions with pending events that another relay held at the claim (0 on one process):
     #: a short batch is then not the end of the queue, and events below it may still be pending
     busy: int
+    #: whether a consumer may already have recorded some of these events in its inbox: where the
+    #: consumer-by-consumer path (after a handler failed) commits apart from the batch's mark
+    #: (SQLite), a crash between the two leaves them pending; where it runs inside the claim's own
+    #: transaction (PostgreSQL) it commits with the mark or not at all, so pending events are new
+    #: to every consumer and the relay need not read the inbox (one round trip less per claim)
+    recorded_apart: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A transaction that commits together with :meth:`delivered` called inside it, and only

@@ -104,6 +104,8 @@ class SqlOutboxBatch:
             else:
                 self._dead.append((seq, got))
         self._tx = self._claim = claim  # PostgreSQL: the claim's transaction, which commits the batch
+        # PostgreSQL: the per-consumer units are savepoints of the claim (adapters.storage.claimed)
+        self.recorded_apart = claim is None
         self._units = units
 
     @asynccontextmanager

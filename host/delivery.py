@@ -11,10 +11,10 @@ the claim's transaction reads the inbox for pairs handled that way. On PostgreSQ
 savepoints of the claim's transaction (the storage never gives the claim's task a second
 connection while it holds the relay's lock; see ``adapters.storage.claimed``), so they commit
 with the mark or not at all, a pending event is in no inbox, and the claim does not read it
-(``OutboxBatch.recorded_apart``). A delivery that
-keeps failing is retried with exponential backoff and parked after ``max_attempts``: due retries
-run in a claim of their own (:meth:`host.relay.Relay.drain`, or the consumers' retry loop with a
-durable adapter), so their outcome commits even when the batch claimed next rolls back.
+(``OutboxBatch.recorded_apart``). A delivery that keeps failing is retried with exponential
+backoff and parked after ``max_attempts``: due retries run in a claim of their own
+(:meth:`host.relay.Relay.drain`, or the consumers' retry loop with a durable adapter), so their
+outcome commits even when the batch claimed next rolls back.
 
 With a durable adapter each consumer takes its events from the broker (:mod:`host.consumers`):
 :meth:`Deliveries.of_consumer` applies one consumer's batch in one transaction with the inbox

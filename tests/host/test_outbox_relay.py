@@ -328,7 +328,8 @@ async def test_a_claim_reads_the_inbox_only_where_per_consumer_deliveries_commit
     """The per-consumer path that follows a failing handler records its pairs in the inbox. On
     SQLite it commits apart from the mark, so a claim must look its events up; on PostgreSQL it
     runs in the claim's own transaction and commits with the mark or not at all: a pending event
-    is in no inbox, and the claim spares the read. Either way every event is handled once."""
+    is in no inbox, and the claim spares the read. Either way each consumer's handling of each
+    event commits once."""
     from adapters.storage.transaction import SqlTransaction
 
     reads: list[int] = []

@@ -5,6 +5,7 @@ of a shared machine does not enter it.
     .venv/bin/python bench/instructions.py --path read
     .venv/bin/python bench/instructions.py --path write --contender baseline
     .venv/bin/python bench/instructions.py --path write --project-env SHIFO_RUN_RELAY=0
+    .venv/bin/python bench/instructions.py --path rx               # a signed order drafted and issued
 
 The app runs in one process (no uvicorn) under ``valgrind --tool=callgrind``, fed one request at a
 time through its ASGI interface after its own start-up and a warm-up; instrumentation is on only
@@ -12,6 +13,8 @@ around the measured requests (``callgrind_control -i on``/``off``), so start-up 
 One request at a time keeps the count steady to about 1 %: under concurrency the number of event
 loop iterations varies. Use it to compare variants before spending a full run. It counts neither
 the kernel's work (system calls) nor PostgreSQL's. Needs valgrind (``apt-get install -y valgrind``).
+The ``rx`` path's orders are signed before the count by a dev CA made for it (as run.py does); their
+CMS verification runs in the app's worker threads, which callgrind counts with the rest.
 """
 
 from __future__ import annotations
@@ -28,11 +31,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import run
 import seed
 import uvloop
+from signed_orders import Orders
+
+from adapters.signature.dev import DevSignature
 
 CHILD = "BENCH_CALLGRIND_CHILD"
+ORDERS = "BENCH_RX_ORDERS"  # the rx path's signed orders, one per line, written by the parent
 Call = tuple[int, bytes]
 
 
@@ -114,10 +122,13 @@ async def _measure(args: argparse.Namespace, token: str, ids: list[str]) -> None
                "content-type": "application/json"}
     at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = json.dumps({"kind": "indicator", "code": "pulse", "value": 72, "performed_at": at}).encode()
+    orders = Path(os.environ[ORDERS]).read_bytes().splitlines() if args.path == "rx" else []
 
     async def one(i: int) -> None:
         url = f"/api/v1/medcard/patients/{ids[i % len(ids)]}/entries"
-        if args.path == "write":
+        if args.path == "rx":
+            status, answer = await driver.call("POST", "/api/v1/erecipe/prescriptions/", headers, orders[i])
+        elif args.path == "write":
             status, answer = await driver.call("POST", url, headers, body)
         else:
             status, answer = await driver.call("GET", url + "?limit=30", headers)
@@ -139,6 +150,23 @@ def _callgrind(*command: str) -> None:
     subprocess.run(["callgrind_control", *command, str(os.getpid())], check=True, capture_output=True)
 
 
+def _sign_orders(folder: Path, dsn: str, count: int) -> None:
+    """A dev CA both contenders trust, and ``count`` orders signed by it for the seeded patients."""
+    keys = folder / "keys"
+    DevSignature(keys).enroll(seed.DOCTOR_PINFL, "Bench Doctor")
+
+    async def pinfls() -> list[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [r["pinfl"] for r in await conn.fetch("SELECT pinfl FROM medcard_patients ORDER BY pinfl")]
+        finally:
+            await conn.close()
+
+    made = Orders(keys, seed.DOCTOR_PINFL, seed.FACILITY, uvloop.run(pinfls()), folder).write(count)
+    os.environ.update({"SHIFO_SIGNATURE_ADAPTER": "dev", "SHIFO_SIGNATURE_DEV_KEYS_DIR": str(keys),
+                       "BENCH_KEYS_DIR": str(keys), ORDERS: str(made)})
+
+
 def _instructions(dump: Path) -> int:
     found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(encoding="utf-8"), re.M)
     if found is None:
@@ -148,7 +176,7 @@ def _instructions(dump: Path) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--path", choices=("write", "read"), default="write")
+    p.add_argument("--path", choices=("write", "read", "rx"), default="write")
     p.add_argument("--contender", choices=("project", "baseline"), default="project")
     p.add_argument("--requests", type=int, default=200, help="measured requests")
     p.add_argument("--warmup", type=int, default=50, help="requests before counting starts")
@@ -170,6 +198,8 @@ def main() -> int:
     os.environ.update(run._env_pairs(",".join(args.project_env)))
     token = uvloop.run(_login())
     with tempfile.TemporaryDirectory() as tmp:
+        if args.path == "rx":
+            _sign_orders(Path(tmp), dsn, args.warmup + args.requests)
         out = Path(tmp) / "callgrind.out"
         log = run.RESULTS / "instructions.log"
         with log.open("ab") as sink:

@@ -14,7 +14,7 @@ One request at a time keeps the count steady to about 1 %: under concurrency the
 loop iterations varies. Use it to compare variants before spending a full run. It counts neither
 the kernel's work (system calls) nor PostgreSQL's. Needs valgrind (``apt-get install -y valgrind``).
 The ``rx`` path's orders are signed before the count by a dev CA made for it (as run.py does); their
-CMS verification runs in the app's worker threads, which callgrind counts with the rest.
+CMS verification that must validate a path runs in a worker thread, which callgrind counts too.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ async def _login() -> str:
         await driver.stop()
 
 
-async def _measure(args: argparse.Namespace, token: str, ids: list[str]) -> None:
+async def _measure(args: argparse.Namespace, token: str, ids: list[str], orders: list[bytes]) -> None:
     """In the child under valgrind: warm up, then count ``args.requests`` requests."""
     driver = Driver(_app(args.contender))
     await driver.start()
@@ -122,7 +122,6 @@ async def _measure(args: argparse.Namespace, token: str, ids: list[str]) -> None
                "content-type": "application/json"}
     at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = json.dumps({"kind": "indicator", "code": "pulse", "value": 72, "performed_at": at}).encode()
-    orders = Path(os.environ[ORDERS]).read_bytes().splitlines() if args.path == "rx" else []
 
     async def one(i: int) -> None:
         url = f"/api/v1/medcard/patients/{ids[i % len(ids)]}/entries"
@@ -193,7 +192,8 @@ def main() -> int:
     os.environ.update({"SHIFO_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
                        "SHIFO_TOKEN_TTL_SECONDS": "86400", "BENCH_DSN": dsn})
     if os.environ.get(CHILD):
-        uvloop.run(_measure(args, os.environ[CHILD], ids))  # the benchmark's servers run uvloop
+        orders = Path(os.environ[ORDERS]).read_bytes().splitlines() if args.path == "rx" else []
+        uvloop.run(_measure(args, os.environ[CHILD], ids, orders))  # the benchmark's servers run uvloop
         return 0
     os.environ.update(run._env_pairs(",".join(args.project_env)))
     token = uvloop.run(_login())

@@ -29,6 +29,7 @@ from adapters.signature.trust import TrustStore
 from ports.signature import PINFL_OID, Verification, refused
 
 log = logging.getLogger(__name__)
+QUICK_MAX_BYTES = 16_384  # a CMS signature and its certificate: 1-3 KB; larger ones are parsed off the loop
 _PINFL = x509.ObjectIdentifier(PINFL_OID)
 
 _TRUST_REASONS: dict[object, str] = {
@@ -97,6 +98,24 @@ async def _validate(signed: cms.SignedData, content: bytes, detached: bool,
 
 def _inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore,
              now: dt.datetime, skew: dt.timedelta, paths: PathCache | None = None) -> Report:
+    """The whole verification (path validation included where the cache has no path)."""
+    report = _verdict(content, signature, detached=detached, trust=trust, now=now, skew=skew, paths=paths,
+                      full=True)
+    if report is None:  # pragma: no cover - a full verification always answers
+        raise AssertionError("a full verification gave no verdict")
+    return report
+
+
+def _quick(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore,
+           now: dt.datetime, skew: dt.timedelta, paths: PathCache) -> Report | None:
+    """What needs no path validation: a refusal found in parsing, or a signature that holds over a
+    path the cache covers; None where the path must be validated."""
+    return _verdict(content, signature, detached=detached, trust=trust, now=now, skew=skew, paths=paths,
+                    full=False)
+
+
+def _verdict(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore, now: dt.datetime,
+             skew: dt.timedelta, paths: PathCache | None, full: bool) -> Report | None:
     try:
         signed = cms.ContentInfo.load(signature)["content"]
         signer_info = extract_signer_info(signed)
@@ -125,6 +144,8 @@ def _inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustSt
             and signature_holds(signer_info, certs.signer_cert, content_type, content, moment)):
         intact = trusted = True  # the path validated before; the signature itself just now
         revoked, indic, path = False, None, None
+    elif not full:
+        return None
     else:
         context = ValidationContext(
             trust_roots=list(trust.roots), other_certs=list(trust.intermediates), crls=list(trust.crls),
@@ -160,7 +181,15 @@ def is_pinfl(value: object) -> bool:
 async def inspect(content: bytes, signature: bytes, *, detached: bool, trust: TrustStore,
                   skew: dt.timedelta = dt.timedelta(minutes=5), now: dt.datetime | None = None,
                   paths: PathCache | None = None) -> Report:
-    """Verify off the event loop: path validation is CPU work of a few milliseconds. With
-    ``paths``, a path validated before is taken from that cache (the signature is still checked)."""
+    """Verify. With ``paths``, a path validated before is taken from that cache (the signature is
+    still checked), and such a verification runs here, on the event loop: it is parsing and one
+    signature check, about half a millisecond, less than handing it to a worker thread costs under
+    load (the thread then contends with the loop for the GIL). Path validation, CPU work of a few
+    milliseconds, and any signature above :data:`QUICK_MAX_BYTES` go to a worker thread."""
+    now = now or dt.datetime.now(dt.UTC)
+    if paths is not None and len(paths) and len(signature) <= QUICK_MAX_BYTES:
+        report = _quick(content, signature, detached=detached, trust=trust, now=now, skew=skew, paths=paths)
+        if report is not None:
+            return report
     return await asyncio.to_thread(_inspect, content, signature, detached=detached, trust=trust,
-                                   now=now or dt.datetime.now(dt.UTC), skew=skew, paths=paths)
+                                   now=now, skew=skew, paths=paths)

@@ -6,9 +6,10 @@ their p50/p99 latency with the cache on and off, in the same run, on the test PK
 
 Each round measures both modes back to back (alternating which goes first); the figures are the
 medians of the rounds. The signatures are made beforehand, a few per signer, so only verification
-is timed: it goes through ``X509Signature.verify`` exactly as the erecipe module calls it
-(``asyncio.to_thread`` included). With the cache on, each signer's first verification validates
-the path; the warm-up pays for it, as the first prescription of a working day would.
+is timed: it goes through ``X509Signature.verify`` exactly as the erecipe module calls it (on the
+event loop over a cached path, in a worker thread where the path is validated). With the cache
+on, each signer's first verification validates the path; the warm-up pays for it, as the first
+prescription of a working day would.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, exists, literal_column, select, update
 
 from core.errors import ValidationFailed
 from core.events import EntryCorrected, EntryEnteredInError, EntryRecorded, Event
@@ -27,9 +27,26 @@ from ports.storage import Transaction, prepared
 REFUSED = ("refuted", "entered_in_error")
 _RANK = ("confirmed", "provisional", "refuted", "entered_in_error")  # what the card says, strongest first
 _D = card_diagnoses.c
-# built once: every issue asks for the card's word, every diagnosis event for its row
-_SAID = prepared(select(_D.status, _D.verification).where(_D.pinfl == bindparam("pinfl"),
-                                                         _D.code == bindparam("code")))
+
+
+def _holds(*state: Any) -> Any:
+    """Has the card an entry of the patient's code in this state? One probe of the index
+    (pinfl, code, status, verification), however often the code was recorded."""
+    return exists().where(_D.pinfl == bindparam("pinfl"), _D.code == bindparam("code"), *state)
+
+
+def _in(said: str) -> tuple[Any, ...]:
+    """The rows that say ``said``: a current entry's verification, or the entry marked in error."""
+    if said == "entered_in_error":
+        return (_D.status == said,)
+    return (_D.status == "current", _D.verification == said)
+
+
+# built once: every issue asks for the card's word, every diagnosis event for its row. The
+# strongest state first: the database stops at the first that holds, so an issue for a chronic
+# diagnosis (recorded at every visit) costs no more than for one recorded once.
+_SAID = prepared(select(case(*((_holds(*_in(said)), literal_column(f"'{said}'")) for said in _RANK),
+                             else_=literal_column("'absent'"))))
 # a batch's rows in one prepared statement whatever their number (PostgreSQL: = ANY(array))
 _ROWS = {d: prepared(select(card_diagnoses).where(in_list(_D.entry_id, "ids", d))) for d in DIALECTS}
 _INSERT = prepared(card_diagnoses.insert())
@@ -103,10 +120,7 @@ async def project_all(events: Sequence[Event], tx: Transaction) -> None:
 async def on_card(tx: Transaction, pinfl: str, code: str) -> str:
     """``confirmed``, ``provisional``, ``refuted``, ``entered_in_error`` or ``absent``: the strongest
     thing the card says of this code (one current confirmed entry outweighs an older refuted one)."""
-    said = set()
-    for r in await tx.execute(_SAID, {"pinfl": pinfl, "code": code}):
-        said.add(r.verification if r.status == "current" else r.status)
-    return next((s for s in _RANK if s in said), "absent")
+    return str((await tx.execute(_SAID, {"pinfl": pinfl, "code": code})).scalar_one())
 
 
 async def check(tx: Transaction, pinfl: str, code: str) -> str:

@@ -132,7 +132,9 @@ card_diagnoses = Table(  # the card's diagnosis entries, one row per entry at it
     Column("entry_version", Integer, nullable=False),  # the version status and verification are from
     Column("updated_at", UtcDateTime, nullable=False),
 )
-Index("ix_erecipe_card_diagnoses_code", card_diagnoses.c.pinfl, card_diagnoses.c.code)
+# what the card says of a patient's code: one probe per state (card_diagnoses.on_card)
+Index("ix_erecipe_card_diagnoses_said", card_diagnoses.c.pinfl, card_diagnoses.c.code,
+      card_diagnoses.c.status, card_diagnoses.c.verification)
 
 medicines = Table(  # the register: one row per version of a product; current: superseded_at is None
     "erecipe_medicines", metadata,

@@ -118,3 +118,34 @@ async def test_the_projection_keeps_the_newest_version_whatever_the_delivery_ord
             assert await card_diagnoses.on_card(tx, PATIENT, "J06.9") == "absent"
             assert await card_diagnoses.on_card(tx, PATIENT, "K21.0") == "entered_in_error"
             assert await card_diagnoses.on_card(tx, "30101900000011", "I10") == "absent"  # another patient
+
+
+async def test_the_strongest_word_among_many_entries_of_one_code(db_url: str, tmp_path: Path) -> None:
+    """A chronic diagnosis recorded at every visit: many entries of one code, in every state; the
+    card's word is the strongest state any of them holds (confirmed, provisional, refuted, entered
+    in error), and taking the strongest away leaves the next."""
+    s = settings_for(db_url, tmp_path / "keys")
+    async with opened(s) as rt:
+        async def record(events: list[ev.Event]) -> None:
+            async with rt.storage.transaction() as tx:
+                await card_diagnoses.project_all(events, tx)
+
+        async def said() -> str:
+            async with rt.storage.transaction() as tx:
+                return await card_diagnoses.on_card(tx, PATIENT, "I10")
+
+        ids = [uuid4() for _ in range(4)]
+        await record([ev.EntryEnteredInError(patient=PATIENT, entry_id=ids[0], kind="diagnosis",
+                                             entry_version=2, reason="x"), _recorded(ids[0], "I10", "confirmed")])
+        assert await said() == "entered_in_error"
+        await record([_recorded(ids[1], "I10", "refuted")])
+        assert await said() == "refuted"
+        await record([_recorded(uuid4(), "I10", "provisional") for _ in range(40)])  # forty visits
+        assert await said() == "provisional"
+        await record([_recorded(ids[2], "I10", "confirmed"), _recorded(ids[3], "E11.9", "confirmed")])
+        assert await said() == "confirmed"
+        await record([_recorded(ids[2], "I10", "refuted", version=2)])  # the only confirmed one refuted
+        assert await said() == "provisional"
+        async with rt.storage.transaction() as tx:  # another patient's word, and a code never recorded
+            assert await card_diagnoses.on_card(tx, "30101900000011", "I10") == "absent"
+            assert await card_diagnoses.on_card(tx, PATIENT, "J45.9") == "absent"

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py --quick                 # once: prepares and seeds the database
     .venv/bin/python bench/relay_cost.py --path exam --batches 4,16,64 --rounds 3
+    .venv/bin/python bench/relay_cost.py --path rx --batches 4,16,64 --rounds 3
 
 For each round and claim size: the project serves ``--path`` under wrk with its relay off
 (``SHIFO_RUN_RELAY=0``), which leaves the events pending; then this process drains them with the
@@ -23,15 +24,19 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import asyncpg
 import httpx
 import run
 import seed
 from cluster import CpuMeter
 from loadgen import ensure_wrk, run_wrk
 from servers import serving
+from signed_orders import Orders
 from sqlalchemy import text
 from workloads import WORKLOADS
 
@@ -43,13 +48,17 @@ FLOOR = text("SELECT coalesce(min(seq), 0) - 1 FROM shifo_outbox WHERE delivered
 
 
 async def fill(args: argparse.Namespace, db_url: str, token: str) -> None:
-    """The path under wrk with the relay off: its events stay pending."""
-    env = {"SHIFO_DATABASE_URL": db_url, "SHIFO_TOKEN_TTL_SECONDS": "86400", "SHIFO_RUN_RELAY": "0"}
+    """The path under wrk with the relay off: its events stay pending. ``rx`` sends orders signed
+    for this run (``bench/signed_orders.py``) by a dev CA the server is told to trust."""
+    env = {"SHIFO_DATABASE_URL": db_url, "SHIFO_TOKEN_TTL_SECONDS": "86400", "SHIFO_RUN_RELAY": "0",
+           "SHIFO_SIGNATURE_ADAPTER": "dev", "SHIFO_SIGNATURE_DEV_KEYS_DIR": str(args.keys)}
     performed_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rate = run.parse_args([]).rx_rate  # signed orders a second, as run.py writes them
+    bodies = args.orders.write(int(args.seconds * rate) + 100) if args.path == "rx" else None
     async with serving(run.PROJECT_APP, args.port, env, run.RESULTS / "relay-cost-servers.log") as (url, _):
         await run_wrk(ensure_wrk(), url, WORKLOADS[args.path].mode, seconds=args.seconds, threads=1,
                       connections=16, ids_file=args.ids, token=token, facility=seed.FACILITY,
-                      performed_at=performed_at)
+                      performed_at=performed_at, bodies=bodies)
 
 
 async def drain(db_url: str, database: str, batch: int) -> dict[str, float]:
@@ -84,7 +93,7 @@ def fitted(points: list[tuple[float, float]]) -> tuple[float, float]:
 
 async def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--path", choices=("write", "exam"), default="exam")  # rx needs run.py's signed orders
+    p.add_argument("--path", choices=("write", "exam", "rx"), default="exam")
     p.add_argument("--batches", default="4,16,64", help="comma-separated claim sizes")
     p.add_argument("--seconds", type=int, default=4, help="wrk seconds that fill the outbox per drain")
     p.add_argument("--rounds", type=int, default=3)
@@ -102,6 +111,13 @@ async def main() -> int:
                        run.RESULTS / "relay-cost-servers.log") as (url, _):
         async with httpx.AsyncClient(base_url=url) as client:
             token = await seed.login(client)
+    args.keys = Path(tempfile.mkdtemp(prefix="shifo-bench-keys-"))  # the dev CA of this run (Orders enrolls)
+    conn = await asyncpg.connect(dsn)
+    try:
+        pinfls = [r["pinfl"] for r in await conn.fetch("SELECT pinfl FROM medcard_patients ORDER BY pinfl")]
+    finally:
+        await conn.close()
+    args.orders = Orders(args.keys, seed.DOCTOR_PINFL, seed.FACILITY, pinfls, run.RESULTS)
     sizes = [int(b) for b in args.batches.split(",")]
     runs: dict[int, list[dict[str, float]]] = {b: [] for b in sizes}
     for r in range(1, args.rounds + 1):
